@@ -1,0 +1,222 @@
+"""Configuration: model architecture (paper Tables 2-4), loss weights (Eq. 13) and training settings.
+
+Named presets follow stylegan2-ada-pytorch's habit: ``paper`` is the configuration of the paper's Appendix A at
+128 px, ``small`` is a CPU-sized one (64 px, 1/4 width). Every value can be overridden (``key=value``) or
+loaded from YAML. A config is stored as JSON in every checkpoint's safetensors metadata.
+
+Hyper-parameters the paper does not give (its "Implementation Details" paragraph is cut off) are marked
+``# not in paper: <source>``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from a3gan.attributes import ATTRIBUTES
+
+
+class ConfigError(ValueError):
+    pass
+
+
+SKIPS = ("scu", "stu", "none")  # Table 1 ablations: SCU (paper), STU (STGAN), no SCU (plain skip)
+INJECTS = ("adain", "concat")  # Table 1 ablation: AdaIN (paper) or concatenation ("w/o AdaIN")
+IDENTITY_BACKENDS = ("dlib", "arcface", "none")
+
+
+@dataclass
+class ModelConfig:
+    resolution: int = 128  # paper: 128x128 aligned CelebA crops
+    width: float = 1.0  # channel multiplier on Table 2/3 widths (64..1024)
+    attributes: list[str] = field(default_factory=lambda: list(ATTRIBUTES))  # N = len(attributes)
+    z_dim: int = 512  # Table 4: FC(512+N, 512) -> f_z is 512-D
+    ainet_width: float = 1.0  # multiplier on Table 4 widths (512, 1024)
+    n_layers: int = 5  # Table 2: E1..E5 / D1..D5
+    skip: str = "scu"  # "scu" | "stu" | "none"
+    use_mask: bool = True  # False = "A3GAN w/o mask" (FCNet sees f_z only)
+    inject: str = "adain"  # "adain" | "concat" (= "A3GAN w/o AdaIN")
+    scu_kernel: int = 3  # W_f kernel; 3x3 reproduces the paper's "SCU has 57.8% of STU's parameters"
+    d_fc: int = 1024  # Table 3: FC(16384, 1024)
+
+    @property
+    def n_attrs(self) -> int:
+        return len(self.attributes)
+
+    def ch(self, c: int) -> int:
+        return max(4, int(round(c * self.width)))
+
+    def validate(self) -> None:
+        if self.skip not in SKIPS:
+            raise ConfigError(f"model.skip must be one of {SKIPS}, got {self.skip!r}")
+        if self.inject not in INJECTS:
+            raise ConfigError(f"model.inject must be one of {INJECTS}, got {self.inject!r}")
+        if self.resolution % (2**self.n_layers) or self.resolution < 2**self.n_layers:
+            raise ConfigError(
+                f"model.resolution must be a positive multiple of {2**self.n_layers}, got {self.resolution}"
+            )
+        if self.width <= 0 or self.ainet_width <= 0:
+            raise ConfigError("model.width and model.ainet_width must be positive")
+        if self.n_attrs < 1:
+            raise ConfigError("model.attributes must not be empty")
+
+
+@dataclass
+class LossConfig:
+    lambda_att1: float = 1.0  # λ1, not in paper: STGAN/AttGAN weight of the real-image attribute loss on D
+    lambda_att2: float = 10.0  # λ2, not in paper: STGAN/AttGAN weight of the fake-image attribute loss on G
+    lambda_deid: float = 1.0  # λ3, not in paper: chosen so L_deid (in [-1, 1]) is on the scale of L_adv
+    lambda_adv: float = 1.0  # λ4, not in paper: STGAN/AttGAN
+    lambda_gp: float = 10.0  # Appendix B: "λ is a gradient penalty coefficient with default value 10"
+    eps: float = 1e-8  # Eq. 11 ε, "a minimal constant"
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 32  # not in paper: STGAN/AttGAN
+    lr_g: float = 2e-4  # not in paper: STGAN/AttGAN Adam
+    lr_d: float = 2e-4  # not in paper: STGAN/AttGAN Adam
+    beta1: float = 0.5  # not in paper: STGAN/AttGAN
+    beta2: float = 0.999  # not in paper: STGAN/AttGAN
+    n_critic: int = 5  # not in paper: STGAN/AttGAN (WGAN-GP) D steps per G step
+    total_steps: int = 200_000  # G steps; not in paper: STGAN trains ~100 epochs of CelebA at batch 32
+    lr_decay_start: int = 100_000  # not in paper: linear decay to 0 over the second half (STGAN halves at epoch 100)
+    ema_beta: float = 0.999  # not in paper: EMA of G weights (stylegan2-ada habit); 0 disables
+    mask_p: float = 0.5  # not in paper: each bit of the training mask m is 1 with this probability
+    identity: str = "dlib"  # identity network for L_deid: "dlib" | "arcface" | "none"
+    identity_weights: str | None = None  # path for arcface
+    seed: int = 0
+    num_workers: int = 2
+    mixed_precision: str = "no"  # "no" | "fp16" | "bf16" (Accelerate)
+    log_every: int = 10
+    sample_every: int = 500
+    ckpt_every: int = 1000
+    keep_ckpts: int = 3
+    partition: str = "train"  # CelebA official partition to train on
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    preset: str = "custom"
+
+    def validate(self) -> Config:
+        self.model.validate()
+        if self.train.identity not in IDENTITY_BACKENDS:
+            raise ConfigError(f"train.identity must be one of {IDENTITY_BACKENDS}, got {self.train.identity!r}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Config:
+        def build(dc, values):
+            names = {f.name for f in dataclasses.fields(dc)}
+            unknown = set(values) - names
+            if unknown:
+                raise ConfigError(f"unknown config keys for {dc.__name__}: {sorted(unknown)}")
+            return dc(**values)
+
+        return cls(
+            model=build(ModelConfig, d.get("model", {})),
+            loss=build(LossConfig, d.get("loss", {})),
+            train=build(TrainConfig, d.get("train", {})),
+            preset=d.get("preset", "custom"),
+        ).validate()
+
+    @classmethod
+    def from_json(cls, s: str) -> Config:
+        return cls.from_dict(json.loads(s))
+
+    def override(self, assignments: list[str]) -> Config:
+        """Apply ``section.key=value`` (or unique ``key=value``) overrides; values are parsed as YAML."""
+        d = self.to_dict()
+        for a in assignments:
+            if "=" not in a:
+                raise ConfigError(f"override must look like key=value, got {a!r}")
+            key, raw = a.split("=", 1)
+            value = yaml.safe_load(raw)
+            if "." in key:
+                sec, k = key.split(".", 1)
+                if sec not in ("model", "loss", "train") or k not in d[sec]:
+                    raise ConfigError(f"unknown config key {key!r}")
+                d[sec][k] = value
+            else:
+                secs = [s for s in ("model", "loss", "train") if key in d[s]]
+                if len(secs) != 1:
+                    raise ConfigError(f"unknown or ambiguous config key {key!r}; use section.key")
+                d[secs[0]][key] = value
+        return Config.from_dict(d)
+
+
+def _paper() -> Config:
+    return Config(preset="paper")
+
+
+def _small() -> Config:
+    c = Config(preset="small")
+    c.model.resolution = 64
+    c.model.width = 0.25
+    c.model.ainet_width = 0.25
+    c.model.z_dim = 128
+    c.model.d_fc = 256
+    c.train.batch_size = 16
+    c.train.n_critic = 5
+    c.train.sample_every = 250
+    c.train.ckpt_every = 250
+    c.train.num_workers = 1
+    return c
+
+
+def _tiny() -> Config:
+    """For tests only: builds and steps in milliseconds."""
+    c = Config(preset="tiny")
+    c.model.resolution = 32
+    c.model.width = 1 / 16
+    c.model.ainet_width = 1 / 16
+    c.model.z_dim = 16
+    c.model.d_fc = 32
+    c.train.batch_size = 4
+    c.train.n_critic = 1
+    c.train.identity = "none"
+    c.train.num_workers = 0
+    return c
+
+
+PRESETS = {"paper": _paper, "small": _small, "tiny": _tiny}
+
+
+def load_config(name_or_path: str | Path, overrides: list[str] | None = None) -> Config:
+    """A preset name (``paper``, ``small``, ``tiny``) or a YAML/JSON file, then ``key=value`` overrides."""
+    s = str(name_or_path)
+    if s in PRESETS:
+        cfg = PRESETS[s]().validate()
+    else:
+        p = Path(s)
+        if not p.is_file():
+            raise ConfigError(f"no preset or config file named {s!r} (presets: {', '.join(PRESETS)})")
+        try:
+            data = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: not valid YAML ({e.__class__.__name__})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{p}: a config file must hold a mapping")
+        base = data.pop("base", None)
+        cfg = PRESETS[base]() if base in PRESETS else Config()
+        merged = cfg.to_dict()
+        for sec in ("model", "loss", "train"):
+            merged[sec].update(data.get(sec, {}))
+        merged["preset"] = data.get("preset", f"{base or 'custom'}+{p.stem}")
+        cfg = Config.from_dict(merged)
+    return cfg.override(overrides or [])
