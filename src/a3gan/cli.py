@@ -1,0 +1,51 @@
+"""The ``a3gan`` console script. Each command lives in ``a3gan.commands.<name>`` and registers itself here."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from a3gan.commands import anonymize, evaluate, misc, train
+from a3gan.errors import A3GANError
+
+app = typer.Typer(
+    name="a3gan",
+    help="Attribute-aware face de-identification (A3GAN). Replace every face with one of nobody, "
+    "choosing which facial attributes may change.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+for module in (anonymize, train, evaluate, misc):
+    module.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point. User errors print one line and return a non-zero code instead of a traceback."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except A3GANError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except SystemExit as e:  # typer/click exit codes (usage errors, --help)
+        return int(e.code or 0)
+    except Exception as e:  # click usage errors
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            return e.exit_code
+        if isinstance(e, click.exceptions.Abort):
+            print("error: aborted", file=sys.stderr)
+            return 1
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,7 @@
+"""CLI command(s) of module 'train' (placeholder: filled in by its issue)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass
