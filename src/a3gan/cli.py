@@ -18,6 +18,13 @@ app = typer.Typer(
     add_completion=False,
 )
 
+
+
+@app.callback()
+def _root() -> None:
+    """Attribute-aware face de-identification (A3GAN)."""
+
+
 for module in (anonymize, train, evaluate, misc):
     module.register(app)
 
@@ -34,13 +41,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except SystemExit as e:  # typer/click exit codes (usage errors, --help)
         return int(e.code or 0)
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
+    except Exception as e:
+        # click's (typer-vendored) usage errors carry show() and exit_code; anything else is a bug: re-raise.
+        if hasattr(e, "show") and hasattr(e, "exit_code"):
             e.show()
-            return e.exit_code
-        if isinstance(e, click.exceptions.Abort):
+            return int(e.exit_code)
+        if type(e).__name__ == "Abort":
             print("error: aborted", file=sys.stderr)
             return 1
         raise
