@@ -183,6 +183,7 @@ def _tiny() -> Config:
     """For tests only: builds and steps in milliseconds."""
     c = Config(preset="tiny")
     c.model.resolution = 32
+    c.model.n_layers = 4  # 32 px / 2^4 = 2x2 bottleneck (InstanceNorm needs more than one spatial element)
     c.model.width = 1 / 16
     c.model.ainet_width = 1 / 16
     c.model.z_dim = 16

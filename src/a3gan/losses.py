@@ -1,0 +1,125 @@
+"""Loss functions of the paper (Sec. 4.4, Eq. 9-15, Appendix B and C).
+
+Which loss trains which network (Eq. 13 split into the two players, as in WGAN-GP/STGAN practice):
+
+    D (discriminator, both heads) minimises   L_D = L_cls + λ1 L_att1
+        L_cls  (Eq. 14): -E[D_cls(I)] + E[D_cls(Î)] + λ_gp E[(||∇_Ĩ D_cls(Ĩ)||_2 - 1)^2]
+        L_att1 (Eq. 9):  BCE of D_att on the REAL image against its source attributes a_s
+    G (generator incl. SCUs and AINet) minimises   L_G = λ4 L_adv + λ2 L_att2 + λ3 L_deid
+        L_adv  (Eq. 15): -E[D_cls(Î)]
+        L_att2 (Eq. 11): (Σ_i BCE(D_att^i(Î), a_m^i) + ε)^-1 with a_m = xnor(a_s, m) (Eq. 10)
+        L_deid (Eq. 12): cos(φ(I), φ(Î)) with a frozen identity network φ
+
+Eq. 13 adds all five terms into one objective; its terms touch disjoint parameter sets in the gradient step of
+each player (D's terms do not depend on G's parameters once Î is detached, G's terms only through Î), so
+minimising L_D over D and L_G over G is Eq. 13 played as the usual two-player game.
+
+Reductions: every term is averaged over the batch. BCE terms sum over the N attributes first (Eq. 9, 11 sum over
+i); L_att2 inverts the per-sample sum and then averages ("the inverse of the summed BCE"), so each sample's own
+attribute distance is inverted. Direction of L_att2: minimising 1/(BCE + ε) MAXIMISES the BCE against a_m, i.e.
+pushes D_att(Î) away from a_m: for m=1 (a_m = a_s) away from the source value, for m=0 (a_m = 1 - a_s) toward the
+source value (the attribute is kept).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from a3gan.attributes import xnor
+from a3gan.config import LossConfig
+
+
+def bce_sum(att_logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-sample Σ_i -[t_i log σ(x_i) + (1 - t_i) log(1 - σ(x_i))], shape (B,)."""
+    if att_logits.shape != target.shape:
+        raise ValueError(f"logits {tuple(att_logits.shape)} and targets {tuple(target.shape)} differ")
+    return F.binary_cross_entropy_with_logits(att_logits, target.to(att_logits.dtype), reduction="none").sum(1)
+
+
+def att1(att_logits_real: torch.Tensor, a_s: torch.Tensor) -> torch.Tensor:
+    """Eq. 9: L_att1(I, a_s), batch mean of the summed BCE."""
+    return bce_sum(att_logits_real, a_s).mean()
+
+
+def att2(att_logits_fake: torch.Tensor, a_s: torch.Tensor, m: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Eq. 10-11: L_att2(Î, a_m) = (Σ_i BCE(D_att^i(Î), a_m^i) + ε)^-1, a_m = xnor(a_s, m); batch mean."""
+    a_m = xnor(a_s, m)
+    return (1.0 / (bce_sum(att_logits_fake, a_m) + eps)).mean()
+
+
+def deid(emb_real: torch.Tensor, emb_fake: torch.Tensor) -> torch.Tensor:
+    """Eq. 12: L_deid = Sim(φ(I), φ(Î)), the mean cosine similarity (lower = less similar identity)."""
+    return F.cosine_similarity(emb_real, emb_fake, dim=1).mean()
+
+
+def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator | None = None):
+    """WGAN-GP term of Eq. 14: E[(||∇_Ĩ D_cls(Ĩ)||_2 - 1)^2], Ĩ = α I + (1 - α) Î, α ~ U(0, 1) per sample."""
+    alpha = torch.rand(real.shape[0], 1, 1, 1, generator=generator, device="cpu").to(real.device, real.dtype)
+    mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    out = critic(mixed)
+    (grad,) = torch.autograd.grad(out.sum(), mixed, create_graph=True)
+    return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+
+
+def cls(adv_real: torch.Tensor, adv_fake: torch.Tensor, gp: torch.Tensor, lambda_gp: float = 10.0) -> torch.Tensor:
+    """Eq. 14: L_cls = -E[D_cls(I)] + E[D_cls(Î)] + λ GP."""
+    return -adv_real.mean() + adv_fake.mean() + lambda_gp * gp
+
+
+def adv(adv_fake: torch.Tensor) -> torch.Tensor:
+    """Eq. 15: L_adv = -E[D_cls(Î)]."""
+    return -adv_fake.mean()
+
+
+def total(l_att1, l_att2, l_deid, l_adv, l_cls, cfg: LossConfig) -> torch.Tensor:
+    """Eq. 13: L = λ1 L_att1 + λ2 L_att2 + λ3 L_deid + λ4 L_adv + L_cls (for logging; training splits it)."""
+    return (
+        cfg.lambda_att1 * l_att1
+        + cfg.lambda_att2 * l_att2
+        + cfg.lambda_deid * l_deid
+        + cfg.lambda_adv * l_adv
+        + l_cls
+    )
+
+
+def d_loss(
+    D: nn.Module, real: torch.Tensor, fake: torch.Tensor, a_s: torch.Tensor, cfg: LossConfig,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """The discriminator's objective L_D = L_cls + λ1 L_att1. ``fake`` is detached here."""
+    fake = fake.detach()
+    adv_real, att_real = D(real)
+    adv_fake, _ = D(fake)
+    critic = D.critic if hasattr(D, "critic") else getattr(D, "module", D).critic
+    gp = gradient_penalty(critic, real, fake, generator)
+    l_cls = cls(adv_real, adv_fake, gp, cfg.lambda_gp)
+    l_att1 = att1(att_real, a_s)
+    loss = l_cls + cfg.lambda_att1 * l_att1
+    logs = {
+        "d/loss": loss.item(),
+        "d/cls": l_cls.item(),
+        "d/wdist": (adv_real.mean() - adv_fake.mean()).item(),
+        "d/gp": gp.item(),
+        "d/att1": l_att1.item(),
+    }
+    return loss, logs
+
+
+def g_loss(
+    D: nn.Module, fake: torch.Tensor, a_s: torch.Tensor, m: torch.Tensor,
+    emb_real: torch.Tensor | None, emb_fake: torch.Tensor | None, cfg: LossConfig,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """The generator's objective L_G = λ4 L_adv + λ2 L_att2 + λ3 L_deid (L_deid skipped without embeddings)."""
+    adv_fake, att_fake = D(fake)
+    l_adv = adv(adv_fake)
+    l_att2 = att2(att_fake, a_s, m, cfg.eps)
+    loss = cfg.lambda_adv * l_adv + cfg.lambda_att2 * l_att2
+    logs = {"g/adv": l_adv.item(), "g/att2": l_att2.item()}
+    if emb_real is not None and emb_fake is not None:
+        l_deid = deid(emb_real.detach(), emb_fake)
+        loss = loss + cfg.lambda_deid * l_deid
+        logs["g/deid"] = l_deid.item()
+    logs["g/loss"] = loss.item()
+    return loss, logs
