@@ -122,11 +122,11 @@ class Config:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Config:
         def build(dc, values):
-            names = {f.name for f in dataclasses.fields(dc)}
-            unknown = set(values) - names
+            fields = {f.name: f for f in dataclasses.fields(dc)}
+            unknown = set(values) - set(fields)
             if unknown:
                 raise ConfigError(f"unknown config keys for {dc.__name__}: {sorted(unknown)}")
-            return dc(**values)
+            return dc(**{k: _coerce(dc.__name__, k, str(fields[k].type), v) for k, v in values.items()})
 
         return cls(
             model=build(ModelConfig, d.get("model", {})),
@@ -158,6 +158,36 @@ class Config:
                     raise ConfigError(f"unknown or ambiguous config key {key!r}; use section.key")
                 d[secs[0]][key] = value
         return Config.from_dict(d)
+
+
+def _coerce(section: str, key: str, typ: str, value: Any) -> Any:
+    """Coerce a parsed value to the field's declared type (YAML reads ``1e-4`` as a string, say)."""
+    try:
+        if value is None and "None" in typ:
+            return None
+        if typ == "float":
+            return float(value)
+        if typ == "int":
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(value)
+        if typ == "bool":
+            if isinstance(value, str):
+                if value.lower() in ("true", "yes", "1", "on"):
+                    return True
+                if value.lower() in ("false", "no", "0", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if typ.startswith("str"):
+            return str(value)
+        if typ.startswith("list"):
+            if isinstance(value, str):
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            return list(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{section}.{key} must be of type {typ}, got {value!r}") from None
+    return value
 
 
 def _paper() -> Config:

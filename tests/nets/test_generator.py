@@ -1,0 +1,140 @@
+"""Generator (Table 2), SCU (Eq. 6-7), STU and plain-skip ablations: shapes, parameter counts, numerics, grads."""
+
+import pytest
+import torch
+
+from a3gan.config import ConfigError, load_config
+from a3gan.nets import SCU, Generator, count_params
+
+
+def _table2_encdec_params(w=1.0):
+    enc = [3, 64, 128, 256, 512, 1024]
+    p = sum(enc[i] * enc[i + 1] * 16 + 2 * enc[i + 1] for i in range(5))  # Conv(4,2) no bias + BN(γ, β)
+    dec_in = [1024, 1536, 768, 384, 192]  # Table 2 decoder input widths
+    dec_out = [1024, 512, 256, 128, 3]
+    for i in range(4):
+        p += dec_in[i] * dec_out[i] * 16 + 2 * dec_out[i]  # DeConv no bias + BN
+    p += dec_in[4] * 3 * 16 + 3  # D5: DeConv with bias + Tanh
+    return p
+
+
+def test_paper_parameter_counts():
+    G = Generator(load_config("paper").model)
+    encdec = count_params(G.encoder) + count_params(G.decoder)
+    assert (
+        encdec == _table2_encdec_params() == 44_453_507
+    )  # "about 44.5 M" of the earlier probe = Table 2 alone
+    # SCU l (l = 1..4): W_T DeConv(C_{l+1}, C_l, 4) + W_f Conv(2 C_l, C_l, 3), both with bias
+    ch = [64, 128, 256, 512, 1024]
+    scu = sum(ch[l + 1] * ch[l] * 16 + ch[l] + 2 * ch[l] * ch[l] * 9 + ch[l] for l in range(4))
+    assert count_params(G.skips) == scu == 17_409_920
+    # AINet: Table 4 FCNet (with biases) + AffNet Linear(1024, 2*1024)
+    dims = [512 + 10, 512, 512, 512, 1024, 1024, 1024]
+    fc = sum(a * b + b for a, b in zip(dims[:-1], dims[1:], strict=True))
+    assert count_params(G.ainet) == fc + 1024 * 2048 + 2048 == 5_516_800
+    assert count_params(G) == 67_380_227
+
+
+def test_scu_is_578_percent_of_stu():
+    """Sec. 4.2: "The parameters of SCU are 57.8% of those of STU for the same network architecture settings"."""
+    scu = count_params(Generator(load_config("paper").model).skips)
+    stu = count_params(Generator(load_config("paper", ["skip=stu"]).model).skips)
+    assert round(100 * scu / stu, 1) == 57.8
+
+
+@pytest.mark.parametrize("preset,res", [("paper", 128), ("small", 64), ("tiny", 32)])
+def test_shapes_and_range(preset, res):
+    cfg = load_config(preset)
+    G = Generator(cfg.model).eval()
+    x = torch.rand(2, 3, res, res) * 2 - 1
+    m = torch.tensor([[1.0] * 10, [0.0] * 10])
+    with torch.no_grad():
+        y = G(x, m)
+    assert y.shape == (2, 3, res, res)
+    assert y.min() >= -1 and y.max() <= 1
+
+
+def test_encoder_feature_shapes_paper():
+    G = Generator(load_config("paper").model).eval()
+    feats = G.encode(torch.zeros(1, 3, 128, 128))
+    assert [tuple(f.shape[1:]) for f in feats] == [
+        (64, 64, 64),
+        (128, 32, 32),
+        (256, 16, 16),
+        (512, 8, 8),
+        (1024, 4, 4),
+    ]
+    # decoder input widths of Table 2
+    assert [blk[0].in_channels for blk in G.decoder] == [1024, 1536, 768, 384, 192]
+
+
+def test_scu_equation_by_hand():
+    """Eq. 6-7 on a 1-channel unit with hand-set weights."""
+    scu = SCU(c_l=1, c_next=1, kernel=1)
+    with torch.no_grad():
+        scu.w_t.weight.fill_(0.5)  # each output pixel of the stride-2 deconv gets 0.5 * (one input pixel) ...
+        scu.w_t.bias.zero_()
+        scu.w_f.weight.copy_(torch.tensor([1.0, 2.0]).view(1, 2, 1, 1))
+        scu.w_f.bias.fill_(-1.0)
+    f_l = torch.full((1, 1, 2, 2), 3.0)
+    f_next = torch.full((1, 1, 1, 1), 4.0)
+    out, state = scu(f_l, f_next)
+    # W_T ⊗_T F̂^{l+1}: 4x4 kernel, stride 2, padding 1 on a 1x1 input -> each of the 2x2 outputs sees one tap: 0.5*4 = 2
+    t = scu.w_t(f_next)
+    assert torch.allclose(t, torch.full((1, 1, 2, 2), 2.0))
+    gate = torch.sigmoid(torch.tensor(1.0 * 3 + 2.0 * 2 - 1))  # σ(W_f [F^l, F̂_T]) = σ(6)
+    assert torch.allclose(out, gate * 3.0)
+    assert torch.equal(out, state)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [[], ["skip=stu"], ["skip=none"], ["use_mask=false"], ["inject=concat"]],
+    ids=["scu", "w/ STU", "w/o SCU", "w/o mask", "w/o AdaIN"],
+)
+def test_ablation_variants_forward_backward(overrides):
+    cfg = load_config("tiny", overrides)
+    G = Generator(cfg.model)
+    x = torch.rand(3, 3, 32, 32) * 2 - 1
+    m = torch.bernoulli(torch.full((3, 10), 0.5))
+    y = G(x, m)
+    y.square().mean().backward()
+    grads = [p.grad for p in G.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert sum(g.abs().sum().item() for g in grads) > 0
+
+
+def test_mask_changes_output_unless_ablated():
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    z = torch.randn(1, 16)
+    m0, m1 = torch.zeros(1, 10), torch.ones(1, 10)
+    torch.manual_seed(0)
+    G = Generator(load_config("tiny").model).eval()
+    assert not torch.allclose(G(x, m0, z), G(x, m1, z))
+    torch.manual_seed(0)
+    G = Generator(load_config("tiny", ["use_mask=false"]).model).eval()
+    assert torch.equal(G(x, m0, z), G(x, m1, z))
+
+
+def test_z_changes_output_and_seed_controls_it():
+    G = Generator(load_config("tiny").model).eval()
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    m = torch.zeros(2, 10)
+    z1 = G.sample_z(2, generator=torch.Generator().manual_seed(7))
+    z2 = G.sample_z(2, generator=torch.Generator().manual_seed(7))
+    z3 = G.sample_z(2, generator=torch.Generator().manual_seed(8))
+    assert torch.equal(z1, z2) and not torch.equal(z1, z3)
+    assert torch.equal(G(x, m, z1), G(x, m, z2))
+    assert not torch.allclose(G(x, m, z1), G(x, m, z3))
+
+
+def test_bad_arguments():
+    G = Generator(load_config("tiny").model)
+    with pytest.raises(ValueError, match="expects"):
+        G(torch.zeros(1, 3, 64, 64), torch.zeros(1, 10))
+    with pytest.raises(ValueError, match="mask"):
+        G(torch.zeros(1, 3, 32, 32), torch.zeros(1, 9))
+    with pytest.raises(ConfigError, match="skip"):
+        load_config("tiny", ["skip=gru"])
+    with pytest.raises(ConfigError, match="resolution"):
+        load_config("tiny", ["resolution=40"])

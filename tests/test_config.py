@@ -1,0 +1,38 @@
+import pytest
+
+from a3gan.config import Config, ConfigError, load_config
+
+
+def test_presets_and_overrides(tmp_path):
+    c = load_config("paper")
+    assert (c.model.resolution, c.model.width, c.loss.lambda_gp) == (128, 1.0, 10.0)
+    s = load_config("small", ["model.width=0.5", "lr_g=1e-4"])
+    assert s.model.width == 0.5 and s.train.lr_g == 1e-4 and s.model.resolution == 64
+    assert Config.from_json(s.to_json()) == s
+    y = tmp_path / "c.yaml"
+    y.write_text("base: small\nmodel:\n  skip: stu\ntrain:\n  batch_size: 8\n")
+    c = load_config(y)
+    assert c.model.skip == "stu" and c.train.batch_size == 8 and c.model.resolution == 64
+
+
+def test_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="no preset or config file"):
+        load_config("nope")
+    with pytest.raises(ConfigError, match="unknown"):
+        load_config("small", ["model.nonexistent=1"])
+    with pytest.raises(ConfigError, match="key=value"):
+        load_config("small", ["width"])
+    with pytest.raises(ConfigError, match="inject"):
+        load_config("small", ["inject=sum"])
+    bad = tmp_path / "b.yaml"
+    bad.write_text("model: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_override_types_are_coerced():
+    c = load_config("small", ["lr_d=1e-4", "batch_size=8", "use_mask=false", "identity_weights=null"])
+    assert c.train.lr_d == 1e-4 and isinstance(c.train.lr_d, float)
+    assert c.train.batch_size == 8 and c.model.use_mask is False and c.train.identity_weights is None
+    with pytest.raises(ConfigError, match="must be of type int"):
+        load_config("small", ["batch_size=abc"])

@@ -1,0 +1,165 @@
+"""Loss functions Eq. 9-15 against hand-computed values, the xnor truth table, the direction of L_att2, and a
+gradient check of the WGAN-GP penalty."""
+
+import math
+
+import pytest
+import torch
+
+from a3gan import losses
+from a3gan.attributes import xnor
+from a3gan.config import LossConfig, load_config
+from a3gan.nets import Discriminator, Generator
+
+
+def test_xnor_truth_table():
+    a_s = torch.tensor([0.0, 0.0, 1.0, 1.0])
+    m = torch.tensor([0.0, 1.0, 0.0, 1.0])
+    assert xnor(a_s, m).tolist() == [1.0, 0.0, 0.0, 1.0]
+
+
+def test_att1_hand_value():
+    # logits 0 -> p = 0.5 -> each BCE term is ln 2; N = 10 summed; batch mean
+    assert losses.att1(torch.zeros(3, 10), torch.ones(3, 10)).item() == pytest.approx(
+        10 * math.log(2), rel=1e-6
+    )
+    # p = 0.75 (logit ln 3) against target 1 and target 0
+    l = losses.att1(torch.tensor([[math.log(3), math.log(3)]]), torch.tensor([[1.0, 0.0]]))
+    assert l.item() == pytest.approx(-math.log(0.75) - math.log(0.25), rel=1e-6)
+
+
+def test_att2_hand_value():
+    # a_s = [1, 0], m = [1, 0] -> a_m = xnor = [1, 1]; p = [0.75, 0.5]
+    l = losses.att2(
+        torch.tensor([[math.log(3), 0.0]]), torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 0.0]]), 1e-8
+    )
+    bce = -math.log(0.75) - math.log(0.5)  # 0.980829
+    assert l.item() == pytest.approx(1 / (bce + 1e-8), rel=1e-6)
+    assert l.item() == pytest.approx(1.019546, abs=1e-5)
+
+
+def test_att2_inverts_per_sample_then_averages():
+    logits = torch.tensor([[0.0], [math.log(3)]])
+    a = torch.ones(2, 1)
+    l = losses.att2(logits, a, torch.ones(2, 1), eps=0.0)
+    assert l.item() == pytest.approx(0.5 * (1 / math.log(2) + 1 / -math.log(0.75)), rel=1e-6)
+
+
+def test_att2_eps_avoids_division_by_zero():
+    logits = torch.tensor([[100.0]])  # p ~ 1 against target 1: BCE ~ 0
+    l = losses.att2(logits, torch.ones(1, 1), torch.ones(1, 1), eps=1e-3)
+    assert math.isfinite(l.item()) and l.item() == pytest.approx(1e3, rel=1e-3)
+
+
+@pytest.mark.parametrize("a_s", [0.0, 1.0])
+def test_att2_direction(a_s):
+    """Minimising L_att2 pushes an attribute with m=1 AWAY from its source value and keeps one with m=0."""
+    logits = torch.zeros(1, 2, requires_grad=True)  # p = 0.5 for both attributes
+    src = torch.tensor([[a_s, a_s]])
+    m = torch.tensor([[1.0, 0.0]])
+    opt = torch.optim.SGD([logits], lr=1.0)
+    for _ in range(20):
+        opt.zero_grad()
+        losses.att2(logits, src, m).backward()
+        opt.step()
+    p = torch.sigmoid(logits)[0]
+    if a_s == 1.0:
+        assert p[0] < 0.4  # m=1: moved away from the source value 1
+        assert p[1] > 0.6  # m=0: moved toward the source value 1 (kept)
+    else:
+        assert p[0] > 0.6 and p[1] < 0.4
+
+
+def test_deid_cosine():
+    a = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    b = torch.tensor([[1.0, 1.0], [0.0, -1.0]])
+    assert losses.deid(a, b).item() == pytest.approx((1 / math.sqrt(2) - 1) / 2, rel=1e-6)
+
+
+def test_cls_and_adv_hand_values():
+    l = losses.cls(torch.tensor([1.0, 3.0]), torch.tensor([0.0, 2.0]), torch.tensor(0.5), lambda_gp=10.0)
+    assert l.item() == pytest.approx(-2 + 1 + 5)
+    assert losses.adv(torch.tensor([0.0, 2.0])).item() == pytest.approx(-1.0)
+
+
+def test_gradient_penalty_of_linear_critic():
+    """For D(x) = <w, x> the input gradient is w everywhere, so GP = (||w|| - 1)^2."""
+    w = torch.full((1, 3, 2, 2), 0.1)
+
+    def critic(x):
+        return (x * w).flatten(1).sum(1)
+
+    gp = losses.gradient_penalty(critic, torch.randn(4, 3, 2, 2), torch.randn(4, 3, 2, 2))
+    assert gp.item() == pytest.approx((0.1 * math.sqrt(12) - 1) ** 2, rel=1e-5)  # 0.427180
+
+
+def test_gradient_penalty_gradcheck():
+    """Double-precision gradcheck of the GP w.r.t. the critic's parameters (needs create_graph=True)."""
+    torch.manual_seed(0)
+    real = torch.randn(2, 1, 2, 2, dtype=torch.float64)
+    fake = torch.randn(2, 1, 2, 2, dtype=torch.float64)
+    g = torch.Generator().manual_seed(1)
+    alpha_state = g.get_state()
+
+    def gp_of(w):
+        def critic(x):
+            return torch.tanh(x.flatten(1) @ w).sum(1)
+
+        g.set_state(alpha_state)
+        return losses.gradient_penalty(critic, real, fake, generator=g)
+
+    w = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(gp_of, (w,), eps=1e-6, atol=1e-5)
+
+
+def test_total_eq13():
+    cfg = LossConfig(lambda_att1=2, lambda_att2=3, lambda_deid=4, lambda_adv=5)
+    t = losses.total(
+        torch.tensor(1.0), torch.tensor(1.0), torch.tensor(1.0), torch.tensor(1.0), torch.tensor(1.0), cfg
+    )
+    assert t.item() == 2 + 3 + 4 + 5 + 1
+
+
+def test_which_loss_trains_which_net():
+    """L_D reaches no G parameter; L_G reaches G (and D only through Î, which the G step does not update)."""
+    cfg = load_config("tiny")
+    G, D = Generator(cfg.model), Discriminator(cfg.model)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    a_s = torch.tensor([[1.0] * 10, [0.0] * 10])
+    m = torch.bernoulli(torch.full((2, 10), 0.5))
+    fake = G(x, m)
+    ld, logs = losses.d_loss(D, x, fake, a_s, cfg.loss)
+    ld.backward()
+    assert all(p.grad is None for p in G.parameters())
+    assert set(logs) >= {"d/cls", "d/gp", "d/att1", "d/wdist"}
+    D.zero_grad()
+    lg, logs = losses.g_loss(D, G(x, m), a_s, m, torch.randn(2, 8), torch.randn(2, 8), cfg.loss)
+    lg.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in G.parameters())
+    assert set(logs) >= {"g/adv", "g/att2", "g/deid"}
+
+
+def test_one_combined_step_updates_and_stays_finite():
+    torch.manual_seed(0)
+    cfg = load_config("tiny")
+    G, D = Generator(cfg.model), Discriminator(cfg.model)
+    opt_g = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
+    g0 = [p.detach().clone() for p in G.parameters()]
+    d0 = [p.detach().clone() for p in D.parameters()]
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    a_s = torch.bernoulli(torch.full((4, 10), 0.5))
+    m = torch.bernoulli(torch.full((4, 10), 0.5))
+    ld, _ = losses.d_loss(D, x, G(x, m), a_s, cfg.loss)
+    opt_d.zero_grad()
+    ld.backward()
+    opt_d.step()
+    fake = G(x, m)
+    lg, _ = losses.g_loss(D, fake, a_s, m, None, None, cfg.loss)
+    opt_g.zero_grad()
+    lg.backward()
+    opt_g.step()
+    assert torch.isfinite(ld) and torch.isfinite(lg)
+    assert all(torch.isfinite(p).all() for p in list(G.parameters()) + list(D.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(g0, G.parameters(), strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(d0, D.parameters(), strict=True))
