@@ -36,3 +36,8 @@ def test_override_types_are_coerced():
     assert c.train.batch_size == 8 and c.model.use_mask is False and c.train.identity_weights is None
     with pytest.raises(ConfigError, match="must be of type int"):
         load_config("small", ["batch_size=abc"])
+
+
+def test_string_overrides_keep_their_text():
+    c = load_config("small", ["train.mixed_precision=no", "identity=none"])
+    assert c.train.mixed_precision == "no" and c.train.identity == "none"

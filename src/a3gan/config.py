@@ -146,7 +146,7 @@ class Config:
             if "=" not in a:
                 raise ConfigError(f"override must look like key=value, got {a!r}")
             key, raw = a.split("=", 1)
-            value = yaml.safe_load(raw)
+            value = _parse_override(key, raw)
             if "." in key:
                 sec, k = key.split(".", 1)
                 if sec not in ("model", "loss", "train") or k not in d[sec]:
@@ -158,6 +158,28 @@ class Config:
                     raise ConfigError(f"unknown or ambiguous config key {key!r}; use section.key")
                 d[secs[0]][key] = value
         return Config.from_dict(d)
+
+
+def _field_types() -> dict[str, str]:
+    out = {}
+    for sec, dc in (("model", ModelConfig), ("loss", LossConfig), ("train", TrainConfig)):
+        for f in dataclasses.fields(dc):
+            out[f"{sec}.{f.name}"] = out.setdefault(f.name, str(f.type))
+    return out
+
+
+def _parse_override(key: str, raw: str) -> Any:
+    """YAML-parse an override value, except for string fields, which keep the raw text (YAML would read ``no``
+    as False); ``null``/``none`` still mean None for optional strings."""
+    typ = _field_types().get(key, "")
+    if typ.startswith("str"):
+        if "None" in typ and raw.strip().lower() in ("null", "none", "~", ""):
+            return None
+        return raw
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        raise ConfigError(f"override {key}={raw!r}: not a valid value") from None
 
 
 def _coerce(section: str, key: str, typ: str, value: Any) -> Any:

@@ -236,13 +236,12 @@ def test_damaged_cache_is_rebuilt(fake_celeba, tmp_path):
 
 
 def test_default_cache_dir(fake_celeba, tmp_path, monkeypatch):
-    assert cb.default_cache_dir(fake_celeba) == fake_celeba / ".a3gan_cache"
-    monkeypatch.setattr(cb, "_writable_dir", lambda d: False)
     monkeypatch.setenv("A3GAN_CACHE_DIR", str(tmp_path / "env"))
     assert cb.default_cache_dir(fake_celeba) == tmp_path / "env"
     monkeypatch.delenv("A3GAN_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cb.default_cache_dir(fake_celeba) == tmp_path / "xdg" / "a3gan"
+    assert not (fake_celeba / ".a3gan_cache").exists()  # the dataset folder is never written to
 
 
 def test_worker_pool_decode_equals_in_process(fake_celeba, tmp_path):

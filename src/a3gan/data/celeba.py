@@ -40,7 +40,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -266,21 +265,9 @@ def _missing_error(first: Path | str, count: int, what: str) -> DataError:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _writable_dir(d: Path) -> bool:
-    try:
-        d.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=d, prefix=".probe-"):
-            pass
-    except OSError:
-        return False
-    return True
-
-
 def default_cache_dir(root: Path) -> Path:
-    """``ROOT/.a3gan_cache`` if writable, else ``$A3GAN_CACHE_DIR``, else ``$XDG_CACHE_HOME/a3gan``."""
-    cand = root / ".a3gan_cache"
-    if _writable_dir(cand):
-        return cand
+    """``$A3GAN_CACHE_DIR``, else ``$XDG_CACHE_HOME/a3gan`` (``~/.cache/a3gan``). Never the dataset folder itself:
+    a dataset is input and is not written to (the cache key holds the dataset's path, so datasets don't collide)."""
     env = os.environ.get("A3GAN_CACHE_DIR")
     if env:
         return Path(env).expanduser()

@@ -1,0 +1,238 @@
+"""The training loop end to end on the ``tiny`` preset (32 px): overfitting, determinism, exact resume, checkpoint
+formats, keep-last-N, and a run killed with SIGKILL then resumed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+from torch.utils.data import TensorDataset
+
+from a3gan.checkpoint import load_generator, module_state, read_checkpoint
+from a3gan.config import load_config
+from a3gan.errors import DataError, InputError
+from a3gan.nets import Discriminator, Generator
+from a3gan.training.distributed import state_hash
+from a3gan.training.loop import train
+
+ROOT = Path(__file__).resolve().parents[2]
+QUIET = ["train.sample_every=1000", "train.log_every=1"]
+
+
+def tiny(*overrides: str):
+    return load_config("tiny", [*QUIET, *overrides])
+
+
+def records(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def fixed_batch_dataset(n: int = 4, res: int = 32, seed: int = 0) -> TensorDataset:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 3, res, res, generator=g) * 2 - 1
+    a = (torch.rand(n, 10, generator=g) < 0.5).float()
+    return TensorDataset(x, a)
+
+
+def test_overfit_tiny_batch_attribute_head_learns(tmp_path: Path) -> None:
+    """D's attribute head learns a fixed batch's attributes (L_att1 falls from ~N ln 2), G and D both move."""
+    cfg = tiny("train.total_steps=40", "train.lr_d=0.002", "train.log_every=5", "train.ckpt_every=40")
+    res = train(cfg, None, tmp_path / "run", dataset=fixed_batch_dataset(), progress=False)
+    recs = records(tmp_path / "run")
+    att1 = [r["d/att1"] for r in recs]
+    assert recs[-1]["step"] == 40 and res.step == 40
+    assert att1[0] > 4.0  # ~10 ln 2 = 6.93 at chance
+    assert att1[-1] < 2.0 and att1[-1] < 0.3 * att1[0]
+    for r in recs:
+        assert all(v == v and abs(v) != float("inf") for v in r.values() if isinstance(v, float))
+    tensors, _, _ = read_checkpoint(res.last_checkpoint)
+    torch.manual_seed(cfg.train.seed)
+    g0, d0 = Generator(cfg.model), Discriminator(cfg.model)  # the initial weights (same seed, same order)
+    for name, init in (("G", g0), ("D", d0)):
+        sd = module_state(tensors, name)
+        assert all(torch.isfinite(v).all() for v in sd.values() if v.is_floating_point())
+        changed = [
+            k for k, v in init.state_dict().items() if v.is_floating_point() and not torch.equal(v, sd[k])
+        ]
+        assert len(changed) > 0.9 * sum(v.is_floating_point() for v in init.state_dict().values()), name
+
+
+def test_same_seed_same_steps_different_seed_differs(tmp_path: Path, synthetic_celeba: Path) -> None:
+    a = train(
+        tiny("train.total_steps=3", "train.ckpt_every=3"), synthetic_celeba, tmp_path / "a", progress=False
+    )
+    b = train(
+        tiny("train.total_steps=3", "train.ckpt_every=3"), synthetic_celeba, tmp_path / "b", progress=False
+    )
+    c = train(
+        tiny("train.total_steps=3", "train.ckpt_every=3", "train.seed=1"),
+        synthetic_celeba,
+        tmp_path / "c",
+        progress=False,
+    )
+    assert a.state_hash == b.state_hash
+    assert a.state_hash != c.state_hash
+    ra, rb = records(tmp_path / "a"), records(tmp_path / "b")
+    strip = [{k: v for k, v in r.items() if not k.startswith(("perf/", "time"))} for r in ra]
+    assert strip == [{k: v for k, v in r.items() if not k.startswith(("perf/", "time"))} for r in rb]
+
+
+def test_resume_equals_uninterrupted_run(tmp_path: Path, synthetic_celeba: Path) -> None:
+    """Stop at step 4, resume to 8: bit-identical to an 8-step run (optimizers, RNG, data order restored)."""
+    common = ("train.ckpt_every=2", "train.keep_ckpts=2")
+    full = train(tiny("train.total_steps=8", *common), synthetic_celeba, tmp_path / "full", progress=False)
+    half = train(tiny("train.total_steps=4", *common), synthetic_celeba, tmp_path / "half", progress=False)
+    assert half.step == 4
+    resumed = train(
+        tiny("train.total_steps=8", *common), synthetic_celeba, tmp_path / "half", resume=True, progress=False
+    )
+    assert resumed.start_step == 4 and resumed.step == 8
+    assert resumed.state_hash == full.state_hash
+    assert [r["step"] for r in records(tmp_path / "half")] == list(range(1, 9))
+
+
+def test_checkpoint_files_and_keep_last_n(tmp_path: Path, synthetic_celeba: Path) -> None:
+    cfg = tiny("train.total_steps=5", "train.ckpt_every=1", "train.keep_ckpts=2", "train.sample_every=2")
+    res = train(cfg, synthetic_celeba, tmp_path / "run", progress=False)
+    ck = tmp_path / "run" / "checkpoints"
+    assert sorted(p.name for p in ck.iterdir()) == [
+        "latest",
+        "step_000004.safetensors",
+        "step_000004.state.pt",
+        "step_000005.safetensors",
+        "step_000005.state.pt",
+    ]
+    assert json.loads((ck / "latest").read_text())["step"] == 5
+    assert not list((tmp_path / "run").rglob("*.tmp"))
+    # weights: plain safetensors with the config and meta in the metadata
+    tensors = load_file(str(ck / "step_000005.safetensors"))
+    assert {k.split(".")[0] for k in tensors} == {"G", "D", "G_ema"}
+    with safe_open(str(ck / "step_000005.safetensors"), framework="pt") as f:
+        md = f.metadata()
+    assert json.loads(md["config"])["train"]["total_steps"] == 5
+    meta = json.loads(md["meta"])
+    assert meta["step"] == 5 and meta["identity"] == {"name": "none"} and meta["a3gan_version"]
+    assert meta["replica_hashes"] == [res.state_hash]
+    # state: torch.load(weights_only=True) reads it
+    st = torch.load(ck / "step_000005.state.pt", weights_only=True)
+    assert st["step"] == 5 and st["data"]["epoch"] >= 1 and len(st["rng"]) == 1
+    assert set(st["opt_g"]) == {"state", "param_groups"}
+    # the EMA generator is what inference loads, and it differs from the raw G
+    g_ema, cfg2, _ = load_generator(ck / "step_000005.safetensors")
+    assert cfg2.model == cfg.model and not g_ema.training
+    assert any(not torch.equal(tensors[f"G.{k}"], tensors[f"G_ema.{k}"]) for k, _ in g_ema.named_parameters())
+    # samples at 0 (before training), every 2 steps and at the end; config.yaml written
+    assert sorted(p.name for p in (tmp_path / "run" / "samples").iterdir()) == [
+        "step_000000.png",
+        "step_000002.png",
+        "step_000004.png",
+        "step_000005.png",
+    ]
+    assert "total_steps: 5" in (tmp_path / "run" / "config.yaml").read_text()
+    assert (tmp_path / "run" / "tb").is_dir() and list((tmp_path / "run" / "tb").iterdir())
+
+
+def test_refuses_non_empty_out_and_bad_resume(tmp_path: Path, synthetic_celeba: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("x")
+    with pytest.raises(InputError, match="not empty.*--resume"):
+        train(tiny("train.total_steps=1"), synthetic_celeba, out, progress=False)
+    with pytest.raises(InputError, match="no config.yaml"):
+        train(tiny("train.total_steps=1"), synthetic_celeba, out, resume=True, progress=False)
+    train(tiny("train.total_steps=1"), synthetic_celeba, tmp_path / "ok", progress=False)
+    with pytest.raises(InputError, match="model config differs"):
+        train(tiny("train.total_steps=2", "model.z_dim=8"), synthetic_celeba, tmp_path / "ok", resume=True)
+    with pytest.raises(DataError, match="no such folder"):
+        train(tiny("train.total_steps=1"), tmp_path / "nope", tmp_path / "x", progress=False)
+    with pytest.raises(InputError, match="batch_size must be positive"):
+        train(tiny("train.batch_size=0"), synthetic_celeba, tmp_path / "y", progress=False)
+    with pytest.raises(DataError, match="24 images, fewer than one batch of 32"):
+        train(tiny("train.batch_size=32"), synthetic_celeba, tmp_path / "y2", progress=False)
+    with pytest.raises(InputError, match="mask_p"):
+        train(tiny("train.mask_p=1.5"), synthetic_celeba, tmp_path / "z", progress=False)
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "a3gan.cli", "train", "--config", "tiny", "--no-progress", *args]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "src")}
+
+
+def test_sigkill_then_resume_continues_from_last_checkpoint(tmp_path: Path, synthetic_celeba: Path) -> None:
+    out = tmp_path / "run"
+    args = [
+        "--data",
+        str(synthetic_celeba),
+        "--out",
+        str(out),
+        "--set",
+        "train.ckpt_every=3",
+        "--set",
+        "train.log_every=1",
+        "--set",
+        "train.sample_every=1000",
+        "--set",
+        "train.keep_ckpts=2",
+    ]
+    proc = subprocess.Popen(_cli(*args, "--steps", "100000"), env=_env(), stderr=subprocess.PIPE, text=True)
+    latest = out / "checkpoints" / "latest"
+    killed_at = None
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if latest.exists() and (out / "metrics.jsonl").exists():
+                ck_step = json.loads(latest.read_text())["step"]
+                logged = [
+                    json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()[:-1]
+                ]
+                if ck_step >= 4 and logged and logged[-1] >= ck_step + 1:
+                    os.kill(proc.pid, signal.SIGKILL)
+                    killed_at = ck_step
+                    break
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None and killed_at is None:
+            proc.kill()
+        proc.wait(timeout=30)
+    assert killed_at is not None, f"training did not reach a checkpoint in time: {proc.stderr.read()[-2000:]}"
+    assert proc.returncode == -signal.SIGKILL
+    ck = json.loads(latest.read_text())["step"]  # the last COMPLETE checkpoint (maybe newer than killed_at)
+    assert ck >= killed_at and (out / "checkpoints" / f"step_{ck:06d}.state.pt").is_file()
+
+    done = subprocess.run(
+        _cli(*args, "--resume", "--steps", str(ck + 4)),
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"({ck} -> {ck + 4})" in done.stdout
+    assert json.loads(latest.read_text())["step"] == ck + 4
+    steps = [r["step"] for r in records(out)]
+    assert steps == list(range(1, ck + 5))  # steps after the checkpoint were cut and redone, none twice
+    assert not list(out.rglob("*.tmp"))
+    # the resumed weights are those of an uninterrupted run of the same length
+    ref = train(
+        tiny(f"train.total_steps={ck + 4}", "train.ckpt_every=2"),
+        synthetic_celeba,
+        tmp_path / "ref",
+        progress=False,
+    )
+    tensors, cfg, _ = read_checkpoint(out / "checkpoints" / f"step_{ck + 4:06d}.safetensors")
+    mods = {"G": Generator(cfg.model), "D": Discriminator(cfg.model), "G_ema": Generator(cfg.model)}
+    for name, mod in mods.items():
+        mod.load_state_dict(module_state(tensors, name))
+    assert state_hash(mods["G"], mods["D"], mods["G_ema"]) == ref.state_hash
