@@ -90,6 +90,7 @@ class TrainConfig:
     mask_p: float = 0.5  # not in paper: each bit of the training mask m is 1 with this probability
     identity: str = "dlib"  # identity network for L_deid: "dlib" | "arcface" | "none"
     identity_weights: str | None = None  # path for arcface
+    max_minutes: float = 0.0  # stop cleanly (samples + checkpoint) after this much wall time; 0 = no limit
     seed: int = 0
     num_workers: int = 2
     mixed_precision: str = "no"  # "no" | "fp16" | "bf16" (Accelerate)

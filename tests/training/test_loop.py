@@ -236,3 +236,16 @@ def test_sigkill_then_resume_continues_from_last_checkpoint(tmp_path: Path, synt
     for name, mod in mods.items():
         mod.load_state_dict(module_state(tensors, name))
     assert state_hash(mods["G"], mods["D"], mods["G_ema"]) == ref.state_hash
+
+
+def test_max_minutes_stops_cleanly_with_a_checkpoint(tmp_path: Path, synthetic_celeba: Path) -> None:
+    """train.max_minutes: the run stops at the first log step past the limit, with samples and a checkpoint."""
+    res = train(
+        tiny("train.total_steps=1000", "train.ckpt_every=500", "train.log_every=2", "train.max_minutes=1e-6"),
+        synthetic_celeba,
+        tmp_path / "run",
+        progress=False,
+    )
+    assert res.step == 2
+    assert res.last_checkpoint is not None and res.last_checkpoint.name == "step_000002.safetensors"
+    assert (tmp_path / "run" / "samples" / "step_000002.png").is_file()

@@ -137,6 +137,14 @@ def _build_identity(cfg: Config, device: torch.device):
     return net, desc
 
 
+def _out_of_time(t0: float, max_minutes: float, dev: torch.device) -> bool:
+    """Whether ``train.max_minutes`` of wall time have passed; rank 0 decides for all processes."""
+    over = torch.tensor([float(time.perf_counter() - t0 > 60.0 * max_minutes)], device=dev)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.broadcast(over, src=0)
+    return bool(over.item())
+
+
 def train(
     cfg: Config,
     data_dir: str | Path | None,
@@ -385,6 +393,12 @@ def train(
                 last_ckpt = write_checkpoint(step)
             if on_step is not None:
                 on_step(step)
+            if tc.max_minutes > 0 and step % tc.log_every == 0 and _out_of_time(t0, tc.max_minutes, dev):
+                if step % tc.sample_every != 0:
+                    write_samples(step)
+                if step % tc.ckpt_every != 0:
+                    last_ckpt = write_checkpoint(step)
+                break
     finally:
         if log is not None:
             log.close()
