@@ -32,7 +32,7 @@ for module in (anonymize, train, evaluate, misc):
 def main(argv: list[str] | None = None) -> int:
     """Entry point. User errors print one line and return a non-zero code instead of a traceback."""
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)
     except A3GANError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             print("error: aborted", file=sys.stderr)
             return 1
         raise
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":
