@@ -5,6 +5,10 @@ heads on the flattened feature: D_cls, the WGAN-GP critic FC(F,1024)-LeakyReLU-F
 FC(F,1024)-LeakyReLU-FC(1024,N) whose sigmoid gives the N attribute probabilities. F = C_5 (R/32)^2, which is
 Table 3's 16384 = 1024 * 4 * 4 at 128 px; it is derived from the resolution so smaller nets build too.
 
+Deviation (config ``model.d_norm_last``, default false): no IN after the fifth conv. IN over the last feature
+map (4x4 at 128 px, 2x2 at 64 px) normalises 16 or 4 values per channel and leaves the WGAN-GP critic nearly blind;
+see the comment in ``config.py`` for the measurement. ``d_norm_last=true`` builds Table 3 literally.
+
 Choices: InstanceNorm with learnable affine parameters (STGAN's instance_norm has scale and offset); LeakyReLU
 slope 0.2; the head returns logits and the sigmoid lives in the loss (numerically stable BCE).
 """
@@ -25,11 +29,9 @@ class Discriminator(nn.Module):
         ch = [cfg.ch(64 * 2**i) for i in range(cfg.n_layers)]
         layers: list[nn.Module] = []
         for i, c in enumerate(ch):
-            layers += [
-                nn.Conv2d(3 if i == 0 else ch[i - 1], c, 4, 2, 1),
-                nn.InstanceNorm2d(c, affine=True),
-                nn.LeakyReLU(0.2),
-            ]
+            last = i == len(ch) - 1
+            norm = nn.InstanceNorm2d(c, affine=True) if (not last or cfg.d_norm_last) else nn.Identity()
+            layers += [nn.Conv2d(3 if i == 0 else ch[i - 1], c, 4, 2, 1), norm, nn.LeakyReLU(0.2)]
         self.trunk = nn.Sequential(*layers)
         side = cfg.resolution // 2**cfg.n_layers
         self.flat_dim = ch[-1] * side * side
