@@ -1,0 +1,75 @@
+"""Full-reference quality of the region OUTSIDE the face: is the background untouched? (SSIM and PSNR, masked).
+
+A method that only edits the face (the photo pipeline's paste-back, or a baseline applied to the face box) must
+leave every other pixel as it was: background SSIM 1 and PSNR infinite. SSIM is averaged over pixels whose whole
+SSIM window lies in the background (the mask is eroded by the window radius), so a change inside the face cannot
+leak into the background score through the window.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from a3gan.errors import InputError
+
+
+def box_mask(shape: tuple[int, int], box: tuple[float, float, float, float]) -> np.ndarray:
+    """Boolean HxW mask, True inside ``box`` = (x0, y0, x1, y1) in continuous pixel coordinates (rounded)."""
+    h, w = shape
+    x0, y0, x1, y1 = (round(float(v)) for v in box)
+    m = np.zeros((h, w), dtype=bool)
+    m[max(0, y0) : max(0, min(h, y1)), max(0, x0) : max(0, min(w, x1))] = True
+    return m
+
+
+def _check_pair(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    a, b, m = np.asarray(a), np.asarray(b), np.asarray(mask, dtype=bool)
+    if a.shape != b.shape:
+        raise InputError(f"images differ in shape: {a.shape} and {b.shape}")
+    if a.ndim not in (2, 3) or m.shape != a.shape[:2]:
+        raise InputError(f"mask of shape {m.shape} does not match an image of shape {a.shape}")
+    return a, b, m
+
+
+def masked_psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray, data_range: float = 255.0) -> float:
+    """PSNR over the pixels where ``mask`` is True (all channels): 10 log10(R^2 / MSE); inf when identical."""
+    a, b, m = _check_pair(a, b, mask)
+    if not m.any():
+        raise InputError("PSNR mask selects no pixel")
+    d = a.astype(np.float64)[m] - b.astype(np.float64)[m]
+    mse = float(np.mean(d * d))
+    return float("inf") if mse == 0 else float(10.0 * np.log10(data_range**2 / mse))
+
+
+def masked_ssim(
+    a: np.ndarray, b: np.ndarray, mask: np.ndarray, data_range: float = 255.0, win_size: int = 7
+) -> float:
+    """Mean SSIM (skimage, Wang et al. 2004, 7x7 uniform window) over mask pixels whose window is all in the mask."""
+    from scipy import ndimage
+    from skimage.metrics import structural_similarity
+
+    a, b, m = _check_pair(a, b, mask)
+    if min(a.shape[:2]) < win_size:
+        raise InputError(f"SSIM needs images of at least {win_size}x{win_size} pixels")
+    kw = {"channel_axis": -1} if a.ndim == 3 else {}
+    _, smap = structural_similarity(
+        a.astype(np.float64), b.astype(np.float64), data_range=data_range, win_size=win_size, full=True, **kw
+    )
+    if smap.ndim == 3:
+        smap = smap.mean(axis=-1)
+    r = win_size // 2
+    inner = ndimage.binary_erosion(m, structure=np.ones((win_size, win_size), bool), border_value=1)
+    # skimage crops the border of width r from its mean; do the same so both agree on a full mask
+    valid = np.zeros_like(inner)
+    valid[r:-r, r:-r] = inner[r:-r, r:-r]
+    if not valid.any():
+        raise InputError("SSIM mask is too small: no 7x7 window lies entirely outside the face")
+    return float(smap[valid].mean())
+
+
+def background_quality(
+    original: np.ndarray, anonymized: np.ndarray, face_mask: np.ndarray
+) -> dict[str, float]:
+    """SSIM and PSNR of everything outside ``face_mask`` (True = face)."""
+    bg = ~np.asarray(face_mask, dtype=bool)
+    return {"ssim": masked_ssim(original, anonymized, bg), "psnr": masked_psnr(original, anonymized, bg)}

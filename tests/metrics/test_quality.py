@@ -1,0 +1,65 @@
+"""a3gan.metrics.quality: SSIM / PSNR of the background only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from a3gan.errors import InputError
+from a3gan.metrics import quality as Q
+
+
+@pytest.fixture
+def pair():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    face = Q.box_mask((40, 40), (12, 12, 28, 28))
+    return a, face
+
+
+def test_box_mask():
+    m = Q.box_mask((5, 6), (1, 2, 3, 4))
+    assert m.sum() == 4 and m[2:4, 1:3].all()
+    assert Q.box_mask((5, 5), (-3, -3, 100, 100)).all()
+
+
+def test_changing_only_the_face_leaves_background_perfect(pair):
+    a, face = pair
+    b = a.copy()
+    b[face] = 0
+    q = Q.background_quality(a, b, face)
+    assert q["ssim"] == pytest.approx(1.0)
+    assert q["psnr"] == float("inf")
+
+
+def test_background_shift_gives_the_hand_computed_psnr(pair):
+    a, face = pair
+    a = np.clip(a, 20, 235)
+    b = a.astype(np.int16) + 10
+    b[face] = a[face]
+    b = b.astype(np.uint8)
+    assert Q.masked_psnr(a, b, ~face) == pytest.approx(20 * np.log10(255 / 10))
+    assert Q.masked_ssim(a, b, ~face) < 1.0
+    # the face pixels are excluded: the same images measured over the face are identical
+    assert Q.masked_psnr(a, b, face) == float("inf")
+
+
+def test_full_mask_ssim_equals_skimage(pair):
+    from skimage.metrics import structural_similarity
+
+    a, _ = pair
+    rng = np.random.default_rng(1)
+    b = np.clip(a + rng.normal(0, 20, a.shape), 0, 255).astype(np.uint8)
+    full = np.ones(a.shape[:2], bool)
+    ref = structural_similarity(a.astype(float), b.astype(float), data_range=255, channel_axis=-1, win_size=7)
+    assert Q.masked_ssim(a, b, full) == pytest.approx(ref, rel=1e-6)
+
+
+def test_bad_arguments(pair):
+    a, face = pair
+    with pytest.raises(InputError, match="shape"):
+        Q.masked_psnr(a, a[:10], face)
+    with pytest.raises(InputError, match="no pixel"):
+        Q.masked_psnr(a, a, np.zeros(a.shape[:2], bool))
+    with pytest.raises(InputError, match="too small"):
+        Q.masked_ssim(a, a, Q.box_mask((40, 40), (0, 0, 5, 5)))
