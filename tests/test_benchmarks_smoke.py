@@ -1,0 +1,106 @@
+"""Smoke test of the benchmark harness (issue 7): it imports, its stage timer adds up, its tiniest run works.
+
+No timing assertions: absolute numbers on a shared CI machine are noise.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    sys.path.insert(0, str(BENCH))
+    try:
+        yield {name: importlib.import_module(name) for name in ("run", "stages", "_util", "gpu")}
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def test_stage_timer_is_exclusive(bench):
+    t = bench["stages"].StageTimer()
+    with t.stage("blend"):
+        time.sleep(0.02)
+        with t.stage("verify"):
+            time.sleep(0.03)
+    assert t.calls == {"verify": 1, "blend": 1}
+    assert 0.025 <= t.totals["verify"] < 0.2
+    assert 0.015 <= t.totals["blend"] < 0.2
+    assert t.totals["blend"] < t.totals["blend"] + t.totals["verify"]
+    d = t.as_dict()
+    assert list(d) == list(bench["stages"].STAGES) and d["detect"] == 0.0
+
+
+def test_instrument_patches_and_restores(bench):
+    import a3gan.pipeline.anonymizer as an
+    import a3gan.pipeline.video as vid
+
+    before = (an.Anonymizer.detect, an.align_face, vid._EncodeState.encode, vid._open_input)
+    with bench["stages"].instrument() as t:
+        assert an.Anonymizer.detect is not before[0] and an.Anonymizer.detect.__wrapped_stage__ == "detect"
+        assert an.align_face.__wrapped_stage__ == "align"
+        an.paste_back  # noqa: B018 - the attribute exists while patched
+    assert (an.Anonymizer.detect, an.align_face, vid._EncodeState.encode, vid._open_input) == before
+    assert isinstance(t, bench["stages"].StageTimer)
+
+
+def test_table_formats_numbers(bench):
+    md = bench["_util"].table(["a", "b"], [["x", 1234.5], ["y", 0.01234], ["z", float("nan")]])
+    assert md.splitlines()[1] == "| --- | ---: |"
+    assert "| x | 1234 |" in md and "| y | 0.012 |" in md and "| z | n/a |" in md
+
+
+def test_quick_gen_section_writes_report(bench, tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    out = tmp_path / "perf.md"
+    assert bench["run"].main(["--quick", "--section", "gen", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "## 1. Generator alone" in text and "matmul peak" in text
+    assert "| tiny | eager fp32, inference_mode (baseline) |" in text
+    assert "ONNX Runtime" in text and "failed" not in text
+
+
+def test_run_rejects_unknown_section(bench):
+    with pytest.raises(SystemExit):
+        bench["run"].main(["--section", "nope"])
+
+
+def test_gpu_script_quick_on_cpu(bench, tmp_path):
+    out = tmp_path / "gpu.md"
+    assert bench["gpu"].main(["--quick", "--device", "cpu", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "## Generator (inference)" in text and "## Training" in text
+    assert "| tiny | fp32 | 2 | no .item() syncs |" in text
+
+
+def test_nosync_losses_equal_library_losses(bench):
+    import torch
+
+    from a3gan import losses
+    from a3gan.config import load_config
+    from a3gan.nets import Discriminator
+
+    gpu = bench["gpu"]
+    cfg = load_config("tiny")
+    torch.manual_seed(0)
+    D = Discriminator(cfg.model)
+    r = cfg.model.resolution
+    real, fake = torch.rand(2, 3, r, r) * 2 - 1, torch.rand(2, 3, r, r) * 2 - 1
+    a_s = torch.bernoulli(torch.full((2, cfg.model.n_attrs), 0.5))
+    m = torch.bernoulli(torch.full((2, cfg.model.n_attrs), 0.5))
+    torch.manual_seed(1)
+    ref, _ = losses.d_loss(D, real, fake, a_s, cfg.loss)
+    torch.manual_seed(1)
+    got, _ = gpu._d_loss_nosync(D, real, fake, a_s, cfg.loss)
+    torch.testing.assert_close(got, ref)
+    emb_a, emb_b = torch.randn(2, 8), torch.randn(2, 8)
+    ref_g, _ = losses.g_loss(D, fake, a_s, m, emb_a, emb_b, cfg.loss)
+    got_g, _ = gpu._g_loss_nosync(D, fake, a_s, m, emb_a, emb_b, cfg.loss)
+    torch.testing.assert_close(got_g, ref_g)
