@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
+
+# OpenMP threads that spin-wait while another process holds the cores made the video pipeline 1.6x slower on a
+# shared 2-core machine (docs/performance.md). Passive waiting must be set before torch loads; users can override.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import typer
 
