@@ -21,3 +21,16 @@ def test_demo_writes_output_and_reports_similarity(tmp_path):
     assert face["before"] > face["threshold"]  # the recognizer matches the unmodified face
     assert face["after"] < face["threshold"] or face["fell_back"]  # verified: never a face that still matches
     assert (src != dst).any() and (src[-20:] == dst[-20:]).all()  # face changed, bottom rows untouched
+
+
+def test_comparison_grid(tmp_path):
+    from a3gan.commands.misc import GRID_METHODS, comparison_grid
+
+    cfg = load_config("tiny")
+    ckpt = tmp_path / "m.safetensors"
+    save_checkpoint(ckpt, {"G": Generator(cfg.model)}, cfg)
+    path = comparison_grid(tmp_path, ckpt, seed=0, size=64)
+    grid = np.asarray(Image.open(path))
+    assert grid.shape == (64 + 22, 64 * len(GRID_METHODS), 3)
+    tiles = [grid[22:, i * 64 : (i + 1) * 64] for i in range(len(GRID_METHODS))]
+    assert all((t != tiles[0]).any() for t in tiles[1:])  # every method changed the face
