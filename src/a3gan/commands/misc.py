@@ -74,6 +74,8 @@ def comparison_grid(out: Path, model: Path | None, seed: int, size: int = 192) -
             anon = Anonymizer(model=model, change=preset, seed=seed, method=method, verify=method == "a3gan")
             res = anon.anonymize(image)
             result_img = res.image
+            if res.faces and res.faces[0].fell_back:
+                label += " (pixelated: still matched)"
             if box is None and res.faces:
                 box = res.faces[0].box
         tiles.append((label, result_img))
