@@ -85,11 +85,9 @@ def _sha(s: str, n: int = 12) -> str:
 
 
 def _file_sha(path: str | Path, n: int = 16) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:n]
+    from a3gan.identity.base import file_sha256
+
+    return file_sha256(path, n)
 
 
 class ArrayCache:
