@@ -64,6 +64,23 @@ def save_checkpoint(path: str | Path, modules: dict[str, nn.Module], cfg: Config
     atomic_write_bytes(Path(path), lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
+def load_weights_file(path: str | Path, what: str) -> Any:
+    """A weights file the user gives: safetensors, or ``torch.save`` output read with ``weights_only=True`` (no code
+    runs). ``what`` names the weights in the one-line ModelError ("ArcFace", "Inception", ...)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ModelError(f"{what} weights not found: {p}")
+    try:
+        if p.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(p))
+        return torch.load(str(p), map_location="cpu", weights_only=True)
+    except Exception as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelError(f"cannot read {what} weights {p}: {msg[:200]}") from None
+
+
 def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], Config, dict[str, Any]]:
     """(tensors, config, meta). Clear ModelError for anything that is not an a3gan safetensors checkpoint."""
     from safetensors import SafetensorError

@@ -84,6 +84,19 @@ def _sha(s: str, n: int = 12) -> str:
     return hashlib.sha256(s.encode()).hexdigest()[:n]
 
 
+def _brisque_summary(steps, images, label: str) -> dict:
+    """Mean BRISQUE over ``images``; images BRISQUE cannot score (too small, flat) are counted, not guessed."""
+    from a3gan.metrics import brisque as B
+
+    scores, failed = [], 0
+    for im in steps.track(images, label, len(images)):
+        try:
+            scores.append(B.brisque_score(im))
+        except InputError:
+            failed += 1
+    return {"mean": float(np.mean(scores)) if scores else float("nan"), "n": len(scores), "failed": failed}
+
+
 def _file_sha(path: str | Path, n: int = 16) -> str:
     from a3gan.identity.base import file_sha256
 
@@ -615,7 +628,6 @@ def _measure(
     steps: _Steps,
 ) -> dict[str, Any]:
     from a3gan.metrics import attributes as A
-    from a3gan.metrics import brisque as B
     from a3gan.metrics import detection as D
     from a3gan.metrics import landmarks as L
 
@@ -640,17 +652,7 @@ def _measure(
             ctx.orig_attr, pa, mask if mask is not None else [0] * len(ATTRIBUTES)
         )
         row["attributes"]["mask"] = mask
-    scores, failed = [], 0
-    for a in steps.track(anon, f"{name}: BRISQUE", len(anon)):
-        try:
-            scores.append(B.brisque_score(a))
-        except InputError:
-            failed += 1
-    row["brisque"] = {
-        "mean": float(np.mean(scores)) if scores else float("nan"),
-        "n": len(scores),
-        "failed": failed,
-    }
+    row["brisque"] = _brisque_summary(steps, anon, f"{name}: BRISQUE")
     if ctx.fid is not None:
         ctx.fid.reset_fake()
         for i in range(0, len(anon), 32):
@@ -957,7 +959,6 @@ def _used_in_training(rec: Recognizer, gens: dict[str, tuple[Any, Any, dict]]) -
 def _original_row(ctx: _Context, steps: _Steps) -> dict[str, Any]:
     """The "Original" row: the judges on the unmodified faces (genuine pairs of different images, detection of the
     originals, classifier accuracy, BRISQUE of the originals)."""
-    from a3gan.metrics import brisque as B
 
     row: dict[str, Any] = {"method": "Original", "kind": "original", "verification": {}, "detection": {}}
     n = len(ctx.faces.keys)
@@ -977,17 +978,7 @@ def _original_row(ctx: _Context, steps: _Steps) -> dict[str, Any]:
             "conf": float(np.mean(conf)) if conf else float("nan"),
             "n": n,
         }
-    scores, failed = [], 0
-    for c in steps.track(ctx.faces.crops, "original: BRISQUE", n):
-        try:
-            scores.append(B.brisque_score(c))
-        except InputError:
-            failed += 1
-    row["brisque"] = {
-        "mean": float(np.mean(scores)) if scores else float("nan"),
-        "n": len(scores),
-        "failed": failed,
-    }
+    row["brisque"] = _brisque_summary(steps, ctx.faces.crops, "original: BRISQUE")
     row["fid"] = {"value": None}
     return row
 

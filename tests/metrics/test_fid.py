@@ -58,7 +58,7 @@ def test_inception_weights_missing_or_unsafe(tmp_path):
         F.load_inception_state_dict(tmp_path / "nope.pth")
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"not a pickle")
-    with pytest.raises(ModelError, match="cannot be read"):
+    with pytest.raises(ModelError, match="cannot read Inception weights"):
         F.load_inception_state_dict(bad)
 
 

@@ -159,19 +159,9 @@ class IRBackbone(nn.Module):
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Tensors of a ``.safetensors`` file or a ``torch.save``d state dict (``weights_only=True``: no code runs).
     Unwraps ``{"state_dict": ...}``/``{"model": ...}`` and a DataParallel ``module.`` prefix."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"ArcFace weights not found: {path}")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    from a3gan.checkpoint import load_weights_file
 
-            obj = load_file(str(path))
-        else:
-            obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ModelError(f"cannot read ArcFace weights {path}: {msg[:200]}") from None
+    obj = load_weights_file(path, "ArcFace")
     for key in ("state_dict", "model", "backbone"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

@@ -97,18 +97,10 @@ def load_inception_state_dict(path: str | Path) -> dict:
     """Read Inception weights safely: safetensors, or a torch state dict with ``weights_only=True``."""
     import torch
 
-    p = Path(path)
-    if not p.is_file():
-        raise ModelError(f"Inception weights not found: {p}")
-    try:
-        if p.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    from a3gan.checkpoint import load_weights_file
 
-            sd = load_file(str(p))
-        else:
-            sd = torch.load(str(p), map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ModelError(f"{p}: cannot be read as Inception weights ({e.__class__.__name__})") from None
+    p = Path(path)
+    sd = load_weights_file(p, "Inception")
     if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
         sd = sd["state_dict"]
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
