@@ -36,7 +36,9 @@ def split(run_dir: str, out_dir: str, max_mb: float = 15.0) -> None:
         size += nbytes
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     for i, p in enumerate(parts):
-        save_file(p, str(Path(out_dir) / f"gema_part{i}.safetensors"), metadata={**md, "part": f"{i}/{len(parts)}"})
+        save_file(
+            p, str(Path(out_dir) / f"gema_part{i}.safetensors"), metadata={**md, "part": f"{i}/{len(parts)}"}
+        )
     print(f"{weights.name}: {len(tensors)} tensors in {len(parts)} parts")
 
 

@@ -22,7 +22,13 @@ def main() -> None:
     G, cfg, meta = load_generator(a.checkpoint, prefer_ema=True)
     _, _, full_meta = read_checkpoint(a.checkpoint)
     keep = {k: full_meta[k] for k in ("step", "images_seen", "identity", "a3gan_version") if k in full_meta}
-    keep.update({"source_checkpoint": a.checkpoint.split("/")[-1], "weights": meta["generator_weights"], "note": a.note})
+    keep.update(
+        {
+            "source_checkpoint": a.checkpoint.split("/")[-1],
+            "weights": meta["generator_weights"],
+            "note": a.note,
+        }
+    )
     save_checkpoint(a.out, {"G_ema": G}, cfg, keep)
     print(json.dumps(keep, indent=1, default=str))
 

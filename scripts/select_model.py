@@ -1,0 +1,156 @@
+"""Pick the checkpoint to ship by the evaluation report (issue 6), with the rule written in MODEL_CARD.md.
+
+Each checkpoint is measured by the package's own command,
+
+    a3gan evaluate --data DATA --model CKPT --methods a3gan-0,a3gan-5 --limit 150 --seed 0 --out OUT/NAME
+
+and the reports are read back from ``OUT/NAME/report.json``. The originals' embeddings, detections and the
+evaluation attribute classifier do not depend on the checkpoint, so the first report's ``cache/`` is copied to
+the others (same numbers, ~40 s per checkpoint on CPU instead of ~4 min). A report that already exists is reused,
+so the script can be re-run as training writes new checkpoints.
+
+Rule: a checkpoint is *eligible* when its faces pass as faces by measurement - mean BRISQUE at most
+``--brisque-margin`` above the originals' and the face detector (CenterFace) still finding at least
+``--min-detection`` of them. Among eligible ones the lowest verification wins: the mean over A3GAN-0 and A3GAN-5
+of the independent recognizer's (MobileFace) same-image verification rate at FAR 1e-3, then dlib's as a
+tie-break. Prints a Markdown table and writes it to ``OUT/selection.md``.
+
+    python scripts/select_model.py --data ../shared/data/celeba --out runs/select \
+        runs/small-deid10/checkpoints/step_00{4000,6000,8000}.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+METHODS = ("a3gan-0", "a3gan-5")
+
+
+def checkpoint_name(path: Path) -> str:
+    """``runs/RUN/checkpoints/step_001000.safetensors`` -> ``RUN-step_001000``."""
+    run = path.parent.parent.name if path.parent.name == "checkpoints" else path.parent.name
+    return f"{run}-{path.stem}"
+
+
+def summarize(report: dict, fars: str = "far=0.001") -> dict:
+    """The numbers the rule needs, from one report.json."""
+    rows = {r["method"]: r for r in report["rows"]}
+    orig = rows["Original"]
+    out = {"brisque_orig": orig["brisque"]["mean"]}
+    for m in METHODS:
+        r = rows[m]
+        for rec in ("dlib", "mobileface"):
+            v = r["verification"].get(rec)
+            out[f"ver_{rec}_{m}"] = None if v is None else 100.0 * v[fars]["same_image"]
+        out[f"det_{m}"] = 100.0 * r["detection"]["centerface"]["rate"]
+        out[f"brisque_{m}"] = r["brisque"]["mean"]
+        out[f"changed_{m}"] = r["attributes"]["changed_mean"]
+    out["step"] = report["settings"]["models"]["a3gan"]["meta"].get("step")
+    return out
+
+
+def _mean(values: list[float | None]) -> float:
+    vals = [v for v in values if v is not None]
+    return sum(vals) / len(vals) if vals else float("nan")
+
+
+def rank(
+    summaries: dict[str, dict], brisque_margin: float, min_detection: float
+) -> tuple[list[dict], str | None]:
+    """Rows with eligibility and the score; the winner's name (None when nothing is eligible)."""
+    rows = []
+    for name, s in summaries.items():
+        brisque = _mean([s[f"brisque_{m}"] for m in METHODS])
+        det = _mean([s[f"det_{m}"] for m in METHODS])
+        ver_ind = _mean([s[f"ver_mobileface_{m}"] for m in METHODS])
+        ver_dlib = _mean([s[f"ver_dlib_{m}"] for m in METHODS])
+        why = []
+        if brisque > s["brisque_orig"] + brisque_margin:
+            why.append(f"BRISQUE {brisque:.1f} > {s['brisque_orig']:.1f}+{brisque_margin:g}")
+        if det < 100.0 * min_detection:
+            why.append(f"detection {det:.1f}% < {100 * min_detection:g}%")
+        rows.append(
+            {
+                "name": name,
+                **s,
+                "brisque": brisque,
+                "det": det,
+                "score": (ver_ind, ver_dlib),
+                "eligible": not why,
+                "why": "; ".join(why),
+            }
+        )
+    eligible = [r for r in rows if r["eligible"]]
+    winner = min(eligible, key=lambda r: r["score"])["name"] if eligible else None
+    return sorted(rows, key=lambda r: r["name"]), winner
+
+
+def table(rows: list[dict], winner: str | None) -> str:
+    def f(v, fmt="{:.2f}"):
+        return "-" if v is None else fmt.format(v)
+
+    lines = [
+        "| checkpoint | step | Ver. MobileFace A3GAN-0 / -5 | Ver. dlib A3GAN-0 / -5 | CenterFace det. | BRISQUE "
+        "| attr. changed (A3GAN-5, m=1) | eligible |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        name = f"**{r['name']}** (winner)" if r["name"] == winner else r["name"]
+        lines.append(
+            f"| {name} | {r['step']} | {f(r['ver_mobileface_a3gan-0'])} / {f(r['ver_mobileface_a3gan-5'])} "
+            f"| {f(r['ver_dlib_a3gan-0'])} / {f(r['ver_dlib_a3gan-5'])} | {r['det']:.2f} | {r['brisque']:.1f} "
+            f"| {100 * float(r['changed_a3gan-5']):.1f} | {'yes' if r['eligible'] else 'no: ' + r['why']} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("checkpoints", nargs="+", type=Path)
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--limit", type=int, default=150)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--brisque-margin", type=float, default=10.0)
+    ap.add_argument("--min-detection", type=float, default=0.90)
+    a = ap.parse_args(argv)
+
+    a.out.mkdir(parents=True, exist_ok=True)
+    seed_cache = None
+    summaries = {}
+    for ckpt in a.checkpoints:
+        if not ckpt.is_file():
+            print(f"error: no checkpoint at {ckpt}", file=sys.stderr)
+            return 2
+        name = checkpoint_name(ckpt)
+        out = a.out / name
+        report = out / "report.json"
+        if not report.is_file():
+            if seed_cache is not None and not (out / "cache").exists():
+                shutil.copytree(seed_cache, out / "cache")
+            cmd = [
+                "a3gan", "evaluate", "--data", str(a.data), "--model", str(ckpt), "--methods", ",".join(METHODS),
+                "--limit", str(a.limit), "--seed", str(a.seed), "--out", str(out), "--no-progress",
+            ]  # fmt: skip
+            print("$", " ".join(cmd), flush=True)
+            rc = subprocess.run(cmd).returncode
+            if rc != 0:
+                print(f"error: a3gan evaluate failed for {ckpt} (exit {rc})", file=sys.stderr)
+                return rc
+        if (out / "cache").is_dir():
+            seed_cache = out / "cache"
+        summaries[name] = summarize(json.loads(report.read_text()))
+    rows, winner = rank(summaries, a.brisque_margin, a.min_detection)
+    text = table(rows, winner) + "\n\nwinner: " + (winner or "none eligible") + "\n"
+    (a.out / "selection.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""scripts/select_model.py: the shipping rule of MODEL_CARD.md applied to report summaries."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def sel():
+    spec = importlib.util.spec_from_file_location("select_model", ROOT / "scripts" / "select_model.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _summary(mobile, dlib, det, brisque, orig=16.0, step=1):
+    s = {"brisque_orig": orig, "step": step}
+    for m in ("a3gan-0", "a3gan-5"):
+        s[f"ver_mobileface_{m}"] = mobile
+        s[f"ver_dlib_{m}"] = dlib
+        s[f"det_{m}"] = det
+        s[f"brisque_{m}"] = brisque
+        s[f"changed_{m}"] = 0.1
+    return s
+
+
+def test_lowest_verification_among_eligible_wins(sel):
+    rows, winner = sel.rank(
+        {
+            "a": _summary(mobile=20.0, dlib=4.0, det=95.0, brisque=22.0),
+            "b": _summary(mobile=10.0, dlib=9.0, det=93.0, brisque=25.9),
+            # most anonymous, but not realistic enough: BRISQUE 26.5 > 16 + 10
+            "c": _summary(mobile=1.0, dlib=0.0, det=99.0, brisque=26.5),
+            # anonymous, but faces no longer found: 85% < 90%
+            "d": _summary(mobile=2.0, dlib=0.0, det=85.0, brisque=18.0),
+        },
+        brisque_margin=10.0,
+        min_detection=0.90,
+    )
+    assert winner == "b"
+    by = {r["name"]: r for r in rows}
+    assert by["c"]["eligible"] is False and "BRISQUE" in by["c"]["why"]
+    assert by["d"]["eligible"] is False and "detection" in by["d"]["why"]
+    assert by["a"]["score"] == (20.0, 4.0)
+
+
+def test_dlib_breaks_ties_and_nothing_eligible_gives_none(sel):
+    _, winner = sel.rank(
+        {"a": _summary(10.0, 5.0, 95.0, 20.0), "b": _summary(10.0, 3.0, 95.0, 20.0)}, 10.0, 0.9
+    )
+    assert winner == "b"
+    _, winner = sel.rank({"a": _summary(10.0, 5.0, 50.0, 20.0)}, 10.0, 0.9)
+    assert winner is None
+
+
+def test_checkpoint_name(sel):
+    assert sel.checkpoint_name(Path("runs/r1/checkpoints/step_000250.safetensors")) == "r1-step_000250"
+    assert sel.checkpoint_name(Path("x/model.safetensors")) == "x-model"
+
+
+def test_summarize_reads_a_report(sel):
+    def row(method, ver, det, brisque):
+        return {
+            "method": method,
+            "verification": {
+                rec: {"far=0.001": {"same_image": ver, "other_images": 0.0}} for rec in ("dlib", "mobileface")
+            },
+            "detection": {"centerface": {"rate": det}},
+            "brisque": {"mean": brisque},
+            "attributes": {"changed_mean": 0.25},
+        }
+
+    report = {
+        "settings": {"models": {"a3gan": {"meta": {"step": 7}}}},
+        "rows": [
+            {"method": "Original", "brisque": {"mean": 16.5}},
+            row("a3gan-0", 0.2, 0.95, 21.0),
+            row("a3gan-5", 0.1, 0.9, 23.0),
+        ],
+    }
+    s = sel.summarize(json.loads(json.dumps(report)))
+    assert s["step"] == 7 and s["brisque_orig"] == 16.5
+    assert s["ver_mobileface_a3gan-0"] == pytest.approx(20.0)
+    assert s["ver_dlib_a3gan-5"] == pytest.approx(10.0)
+    assert s["det_a3gan-5"] == pytest.approx(90.0)
