@@ -24,6 +24,12 @@ def test_config_errors(tmp_path):
         load_config("small", ["width"])
     with pytest.raises(ConfigError, match="inject"):
         load_config("small", ["inject=sum"])
+    with pytest.raises(ConfigError, match="att2_form"):
+        load_config("small", ["loss.att2_form=sum"])
+    with pytest.raises(ConfigError, match="lambda_div"):
+        load_config("small", ["loss.lambda_div=-1"])
+    with pytest.raises(ConfigError, match="div_tau"):
+        load_config("small", ["loss.div_tau=0"])
     bad = tmp_path / "b.yaml"
     bad.write_text("model: [1, 2\n")
     with pytest.raises(ConfigError, match="not valid YAML"):

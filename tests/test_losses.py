@@ -163,3 +163,71 @@ def test_one_combined_step_updates_and_stays_finite():
     assert all(torch.isfinite(p).all() for p in list(G.parameters()) + list(D.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(g0, G.parameters(), strict=True))
     assert any(not torch.equal(a, b) for a, b in zip(d0, D.parameters(), strict=True))
+
+
+def test_att2_target_form_hand_value():
+    # a_s = [1, 0], m = [1, 0] -> a_m = [1, 1] -> target 1 - a_m = [0, 0]; p = [0.75, 0.5]
+    l = losses.att2(
+        torch.tensor([[math.log(3), 0.0]]), torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 0.0]]), form="target"
+    )
+    assert l.item() == pytest.approx((-math.log(0.25) - math.log(0.5)) / 2, rel=1e-6)  # = 1.5 ln 2
+    with pytest.raises(ValueError, match="unknown L_att2 form"):
+        losses.att2(torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1, 2), form="sum")
+
+
+def test_inverse_form_is_satisfied_by_a_kept_attribute_target_form_is_not():
+    """Why ``att2_form=target`` exists: with one attribute to change (m=1) and one to keep (m=0), an output that
+    changes NOTHING already gets a small Eq. 11 loss (the kept bit's BCE against a_m = 1 - a_s is large), while
+    the target form charges the unchanged m=1 bit."""
+    a_s = torch.tensor([[1.0, 1.0]])
+    m = torch.tensor([[1.0, 0.0]])
+    unchanged = torch.tensor([[6.0, 6.0]])  # D_att: both attributes still clearly present
+    edited = torch.tensor([[-6.0, 6.0]])  # the m=1 attribute flipped, the m=0 one kept
+    inv_u, inv_e = losses.att2(unchanged, a_s, m), losses.att2(edited, a_s, m)
+    tgt_u, tgt_e = losses.att2(unchanged, a_s, m, form="target"), losses.att2(edited, a_s, m, form="target")
+    assert inv_u.item() < 0.2 and inv_u.item() / inv_e.item() < 2.1  # ~1/6 vs ~1/12: hardly any pressure
+    assert tgt_u.item() > 2.9 and tgt_e.item() < 0.01  # (6 + 0) / 2 vs ~0
+
+
+@pytest.mark.parametrize("form", ["inverse", "target"])
+@pytest.mark.parametrize("a_s", [0.0, 1.0])
+def test_att2_direction_both_forms(a_s, form):
+    logits = torch.zeros(1, 2, requires_grad=True)
+    src = torch.tensor([[a_s, a_s]])
+    m = torch.tensor([[1.0, 0.0]])
+    opt = torch.optim.SGD([logits], lr=1.0)
+    for _ in range(20):
+        opt.zero_grad()
+        losses.att2(logits, src, m, form=form).backward()
+        opt.step()
+    p = torch.sigmoid(logits)[0]
+    changed, kept = (p[0], p[1]) if a_s == 1.0 else (1 - p[0], 1 - p[1])
+    assert changed < 0.4 and kept > 0.6
+
+
+def test_diversity_hand_values_and_clamp():
+    f1 = torch.zeros(2, 3, 4, 4)
+    f2 = torch.full((2, 3, 4, 4), 0.2)
+    f2[1] = 0.6
+    z1, z2 = torch.zeros(2, 8), torch.full((2, 8), 2.0)
+    # ratios 0.2 / 2 = 0.1 and 0.6 / 2 = 0.3
+    assert losses.diversity(f1, f2, z1, z2, tau=1.0).item() == pytest.approx(-0.2, rel=1e-6)
+    assert losses.diversity(f1, f2, z1, z2, tau=0.15).item() == pytest.approx(-(0.1 + 0.15) / 2, rel=1e-6)
+    # clamped samples give no gradient; unclamped ones push the two draws apart
+    f2g = f2.clone().requires_grad_(True)
+    losses.diversity(f1, f2g, z1, z2, tau=0.15).backward()
+    assert f2g.grad[1].abs().sum() == 0 and (f2g.grad[0] < 0).all()
+
+
+def test_g_loss_adds_weighted_diversity():
+    torch.manual_seed(0)
+    cfg = load_config("tiny", ["loss.lambda_div=3", "loss.div_tau=10"]).loss
+    D = Discriminator(load_config("tiny").model)
+    fake, fake2 = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    z1, z2 = torch.randn(2, 16), torch.randn(2, 16)
+    a_s = m = torch.zeros(2, 10)
+    base, _ = losses.g_loss(D, fake, a_s, m, None, None, cfg)
+    with_div, logs = losses.g_loss(D, fake, a_s, m, None, None, cfg, (fake2, z1, z2))
+    expect = losses.diversity(fake, fake2, z1, z2, 10.0).item()
+    assert logs["g/div"] == pytest.approx(expect, rel=1e-6)
+    assert with_div.item() - base.item() == pytest.approx(3 * expect, rel=1e-5)

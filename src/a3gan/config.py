@@ -28,6 +28,7 @@ class ConfigError(ValueError):
 SKIPS = ("scu", "stu", "none")  # Table 1 ablations: SCU (paper), STU (STGAN), no SCU (plain skip)
 INJECTS = ("adain", "concat")  # Table 1 ablation: AdaIN (paper) or concatenation ("w/o AdaIN")
 IDENTITY_BACKENDS = ("dlib", "arcface", "none")
+ATT2_FORMS = ("inverse", "target")  # L_att2: Eq. 11 literally, or per-attribute BCE toward the flipped a_m
 
 
 @dataclass
@@ -79,6 +80,16 @@ class LossConfig:
     lambda_adv: float = 1.0  # λ4, not in paper: STGAN/AttGAN
     lambda_gp: float = 10.0  # Appendix B: "λ is a gradient penalty coefficient with default value 10"
     eps: float = 1e-8  # Eq. 11 ε, "a minimal constant"
+    # Eq. 11 inverts the BCE SUMMED over the attributes. Every kept attribute (m=0, a_m = 1 - a_s) already adds
+    # a large BCE when G changes nothing, so the sum is large and L_att2 ~ 0 without any edit: trained that way
+    # (small preset, 2,525 steps) G's output moved 0.0007 between m = 0 and m = 1. "target" enforces every bit:
+    # mean over attributes of BCE(D_att(Î), 1 - a_m), i.e. m=1 -> flipped, m=0 -> kept (STGAN/AttGAN's form).
+    att2_form: str = "inverse"
+    # Not in paper: diversity-sensitive term (Yang et al. 2019, DSGAN), G maximises
+    # min(mean|G(x,z1) - G(x,z2)| / mean|z1 - z2|, div_tau). Without it G learned to ignore f_z entirely
+    # (outputs 0.0007 apart for two draws), so re-drawing f_z could not give a new face. 0 = off (paper).
+    lambda_div: float = 0.0
+    div_tau: float = 0.1
 
 
 @dataclass
@@ -117,6 +128,10 @@ class Config:
         self.model.validate()
         if self.train.identity not in IDENTITY_BACKENDS:
             raise ConfigError(f"train.identity must be one of {IDENTITY_BACKENDS}, got {self.train.identity!r}")
+        if self.loss.att2_form not in ATT2_FORMS:
+            raise ConfigError(f"loss.att2_form must be one of {ATT2_FORMS}, got {self.loss.att2_form!r}")
+        if self.loss.lambda_div < 0 or self.loss.div_tau <= 0:
+            raise ConfigError("loss.lambda_div must be >= 0 and loss.div_tau > 0")
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -43,10 +43,32 @@ def att1(att_logits_real: torch.Tensor, a_s: torch.Tensor) -> torch.Tensor:
     return bce_sum(att_logits_real, a_s).mean()
 
 
-def att2(att_logits_fake: torch.Tensor, a_s: torch.Tensor, m: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Eq. 10-11: L_att2(Î, a_m) = (Σ_i BCE(D_att^i(Î), a_m^i) + ε)^-1, a_m = xnor(a_s, m); batch mean."""
+def att2(
+    att_logits_fake: torch.Tensor, a_s: torch.Tensor, m: torch.Tensor, eps: float = 1e-8, form: str = "inverse"
+) -> torch.Tensor:
+    """Eq. 10-11: L_att2(Î, a_m) = (Σ_i BCE(D_att^i(Î), a_m^i) + ε)^-1, a_m = xnor(a_s, m); batch mean.
+
+    ``form="target"`` (not in paper, see ``LossConfig.att2_form``): mean_i BCE(D_att^i(Î), 1 - a_m^i), batch
+    mean. For a binary label "away from a_m" is "toward 1 - a_m"; unlike the inverted sum, every attribute
+    counts, so a kept attribute cannot pay for one that should have changed.
+    """
     a_m = xnor(a_s, m)
-    return (1.0 / (bce_sum(att_logits_fake, a_m) + eps)).mean()
+    if form == "inverse":
+        return (1.0 / (bce_sum(att_logits_fake, a_m) + eps)).mean()
+    if form == "target":
+        return bce_sum(att_logits_fake, 1.0 - a_m).mean() / a_m.shape[1]
+    raise ValueError(f"unknown L_att2 form {form!r} (inverse, target)")
+
+
+def diversity(fake1: torch.Tensor, fake2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor, tau: float):
+    """Not in paper (DSGAN, Yang et al. 2019): -min(mean|Î1 - Î2| / mean|z1 - z2|, τ), minimised by G.
+
+    Î1, Î2 are G(x, m, z1), G(x, m, z2) for the same x and m; the ratio is per sample, then averaged. The clamp
+    at τ stops G from buying diversity with noise once two draws differ enough.
+    """
+    num = (fake1 - fake2).abs().flatten(1).mean(1)
+    den = (z1 - z2).abs().flatten(1).mean(1).clamp_min(1e-8)
+    return -torch.clamp(num / den, max=tau).mean()
 
 
 def deid(emb_real: torch.Tensor, emb_fake: torch.Tensor) -> torch.Tensor:
@@ -110,13 +132,22 @@ def d_loss(
 def g_loss(
     D: nn.Module, fake: torch.Tensor, a_s: torch.Tensor, m: torch.Tensor,
     emb_real: torch.Tensor | None, emb_fake: torch.Tensor | None, cfg: LossConfig,
+    second: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """The generator's objective L_G = λ4 L_adv + λ2 L_att2 + λ3 L_deid (L_deid skipped without embeddings)."""
+    """The generator's objective L_G = λ4 L_adv + λ2 L_att2 + λ3 L_deid (L_deid skipped without embeddings).
+
+    ``second`` = (Î2, z1, z2), a second draw for the same x and m, adds ``cfg.lambda_div`` x :func:`diversity`.
+    """
     adv_fake, att_fake = D(fake)
     l_adv = adv(adv_fake)
-    l_att2 = att2(att_fake, a_s, m, cfg.eps)
+    l_att2 = att2(att_fake, a_s, m, cfg.eps, cfg.att2_form)
     loss = cfg.lambda_adv * l_adv + cfg.lambda_att2 * l_att2
     logs = {"g/adv": l_adv.item(), "g/att2": l_att2.item()}
+    if second is not None and cfg.lambda_div > 0:
+        fake2, z1, z2 = second
+        l_div = diversity(fake, fake2, z1, z2, cfg.div_tau)
+        loss = loss + cfg.lambda_div * l_div
+        logs["g/div"] = l_div.item()
     if emb_real is not None and emb_fake is not None:
         l_deid = deid(emb_real.detach(), emb_fake)
         loss = loss + cfg.lambda_deid * l_deid

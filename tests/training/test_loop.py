@@ -271,3 +271,20 @@ def test_each_table1_ablation_trains_and_loads(tmp_path: Path, synthetic_celeba:
     G, cfg, _ = load_generator(res.last_checkpoint)
     key, value = ablation.split("=")
     assert str(getattr(cfg.model, key.split(".")[1])).lower() == value
+
+
+def test_target_att2_and_diversity_term_train(tmp_path: Path, synthetic_celeba: Path) -> None:
+    """loss.att2_form=target and loss.lambda_div > 0 train, log g/div, and G's two draws move apart."""
+    res = train(
+        tiny("train.total_steps=3", "train.ckpt_every=3", "loss.att2_form=target", "loss.lambda_div=10"),
+        synthetic_celeba,
+        tmp_path / "r",
+        progress=False,
+    )
+    rows = records(tmp_path / "r")
+    assert res.step == 3 and all("g/div" in r and math.isfinite(r["g/div"]) for r in rows)
+    assert all(-0.1 - 1e-6 <= r["g/div"] <= 0 for r in rows)  # clamped at div_tau = 0.1
+    _, cfg, _ = load_generator(res.last_checkpoint)
+    assert cfg.loss.att2_form == "target" and cfg.loss.lambda_div == 10.0
+    plain = train(tiny("train.total_steps=1"), synthetic_celeba, tmp_path / "p", progress=False)
+    assert plain.step == 1 and all("g/div" not in r for r in records(tmp_path / "p"))

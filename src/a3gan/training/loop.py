@@ -348,17 +348,21 @@ def train(
                 avg.add(logs_d)
 
             # G step
-            _, x, a_s, m, z = draw(tc.n_critic)
+            gen, x, a_s, m, z = draw(tc.n_critic)
             D.requires_grad_(False)
             try:
                 with accelerator.autocast():
                     fake = G(x, m, z)
+                    second = None
+                    if cfg.loss.lambda_div > 0:
+                        z2 = G.sample_z(x.shape[0], generator=gen, device=dev)
+                        second = (G(x, m, z2), z, z2)
                     emb_real = emb_fake = None
                     if identity is not None:
                         with torch.no_grad():
                             emb_real = identity(x)
                         emb_fake = identity(fake)
-                    loss_g, logs_g = losses.g_loss(D, fake, a_s, m, emb_real, emb_fake, cfg.loss)
+                    loss_g, logs_g = losses.g_loss(D, fake, a_s, m, emb_real, emb_fake, cfg.loss, second)
                 check_finite(loss_g, "the G loss")
                 opt_g.zero_grad(set_to_none=True)
                 accelerator.backward(loss_g)
