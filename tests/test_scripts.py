@@ -1,4 +1,4 @@
-"""scripts/select_model.py: the shipping rule of MODEL_CARD.md applied to report summaries."""
+"""scripts/: select_model.py (the shipping rule of MODEL_CARD.md) and probe_controls.py (mask / f_z use)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def sel():
-    spec = importlib.util.spec_from_file_location("select_model", ROOT / "scripts" / "select_model.py")
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+@pytest.fixture(scope="module")
+def sel():
+    return _script("select_model")
 
 
 def _summary(mobile, dlib, det, brisque, orig=16.0, step=1):
@@ -89,3 +93,23 @@ def test_summarize_reads_a_report(sel):
     assert s["ver_mobileface_a3gan-0"] == pytest.approx(20.0)
     assert s["ver_dlib_a3gan-5"] == pytest.approx(10.0)
     assert s["det_a3gan-5"] == pytest.approx(90.0)
+
+
+def test_probe_controls_sees_an_ignored_mask():
+    """The w/o-mask ablation cannot react to m (Δ exactly 0); the full model at random init does."""
+    import torch
+
+    from a3gan.config import load_config
+    from a3gan.nets import Discriminator, Generator
+
+    probe = _script("probe_controls").probe
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    a_s = torch.bernoulli(torch.full((4, 10), 0.5))
+    torch.manual_seed(0)
+    no_mask = Generator(load_config("tiny", ["model.use_mask=false"]).model).eval()
+    r = probe(no_mask, None, x, a_s)
+    assert r["mask_delta"] == 0.0 and r["z_delta"] > 0 and "flip_a3gan-0" not in r
+    cfg = load_config("tiny").model
+    r = probe(Generator(cfg).eval(), Discriminator(cfg).eval(), x, a_s)
+    assert r["mask_delta"] > 0 and len(r["flip_a3gan-5"]) == 10
+    assert all(0.0 <= v <= 1.0 for v in r["flip_a3gan-5"])
