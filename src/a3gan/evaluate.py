@@ -342,6 +342,7 @@ class Faces:
     photos: list[np.ndarray] = field(default_factory=list)
     faces: list[Any] = field(default_factory=list)  # pipeline Face per photo (in the wild)
     skipped: list[str] = field(default_factory=list)
+    all_labels: tuple[list[str], np.ndarray] | None = None  # every CelebA label (names, (N, 40)) for the analysis
 
 
 def _load_faces(
@@ -385,8 +386,13 @@ def _load_faces(
     if len(crops) < 3:
         raise DataError(f"{data}: fewer than 3 usable faces")
     names = [Path(k.split("|")[0]).name for k in keys]
-    attr_truth = _attr_labels(ds.root, names) if ds.layout == "celeba" else None
-    return Faces(keys, np.asarray(labels), np.stack(crops), ds.aligned, attr_truth, photos, faces, skipped)
+    attr_truth = all_labels = None
+    if ds.layout == "celeba":
+        attr_truth = _attr_labels(ds.root, names)
+        all_labels = _attr_labels(ds.root, names, None)
+    return Faces(
+        keys, np.asarray(labels), np.stack(crops), ds.aligned, attr_truth, photos, faces, skipped, all_labels
+    )
 
 
 def _file_key(p: str | Path) -> str:
@@ -395,16 +401,19 @@ def _file_key(p: str | Path) -> str:
     return f"{Path(p).resolve()}|{st.st_size}|{st.st_mtime_ns}"
 
 
-def _attr_labels(root: Path, names: list[str]) -> np.ndarray | None:
+def _attr_labels(root: Path, names: list[str], attributes=ATTRIBUTES):
+    """0/1 labels (N, K) of the paper's attributes for the files ``names``; ``attributes=None``: every column of
+    the file, returned as ``(column names, labels)``. None when the file or a row is missing."""
     from a3gan.data.celeba import ATTR_FILE, read_attr_file
 
     if not (root / ATTR_FILE).is_file():
         return None
-    table = read_attr_file(root / ATTR_FILE, ATTRIBUTES)
+    table = read_attr_file(root / ATTR_FILE, attributes)
     idx = {f: i for i, f in enumerate(table.files)}
     if not all(n in idx for n in names):
         return None
-    return table.values[[idx[n] for n in names]]
+    values = table.values[[idx[n] for n in names]]
+    return values if attributes is not None else (list(table.names), values)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -603,6 +612,7 @@ def _verification(ctx: _Context, rec: Recognizer, emb: np.ndarray) -> dict[str, 
         out[tname] = {
             "same_image": V.verification_rate(cos_same, th.value),
             "other_images": V.verification_rate(cross, th.value),
+            "same_image_verified": (cos_same >= th.value).astype(int).tolist(),  # per face, for the analysis
         }
     n = len(o)
     out["rank1"] = V.rank1_reid(emb, ctx.faces.labels, o, ctx.faces.labels, exclude=np.eye(n, dtype=bool))
@@ -947,6 +957,8 @@ def run_evaluation(
         "notes": notes,
         "ablation": [r["method"] for r in rows if r.get("model") not in (None, "a3gan")],
     }
+    if faces.all_labels is not None:
+        report["face_labels"] = {"names": faces.all_labels[0], "values": faces.all_labels[1].tolist()}
     write_report(report, outdir)
     return jsonable(report)
 

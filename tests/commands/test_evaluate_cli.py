@@ -118,6 +118,11 @@ def test_evaluate_end_to_end_on_synthetic_celeba(tiny_setup, stub_recognizer, tm
     # blur keeps most of the pixel vector, black-out removes the face: the stub judge must see that
     assert v["blur"]["mean_cos"] > v["blackout"]["mean_cos"]
     assert v["Original"]["far=0.1"]["same_image"] == 1.0
+    # per-face verification flags and every CelebA label travel in the report (for "which faces stay recognisable")
+    for m in ("a3gan-0", "blur"):
+        flags = v[m]["far=0.1"]["same_image_verified"]
+        assert len(flags) == 15 and sum(flags) / 15 == pytest.approx(v[m]["far=0.1"]["same_image"])
+    assert len(rep["face_labels"]["names"]) == 40 and len(rep["face_labels"]["values"]) == 15
     # baselines only touch the face mask: background untouched
     for m in ("blur", "blackout"):
         assert rows[m]["background"]["ssim"] == pytest.approx(1.0) and rows[m]["background"]["psnr"] == "inf"

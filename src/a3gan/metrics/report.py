@@ -246,6 +246,56 @@ def table1(report: dict[str, Any]) -> str | None:
     return "\n".join(lines)
 
 
+def failure_table(report: dict[str, Any], min_support: int = 10, top: int = 8) -> str:
+    """Which faces stay recognisable: for the A3GAN rows, the independent recognizer's same-image verification
+    rate among the evaluated faces that have a CelebA label vs those that do not, for the labels with the
+    largest gap (each side needs ``min_support`` faces). Empty without CelebA labels or per-face results."""
+    labels = report.get("face_labels")
+    recs = report["recognizers"]
+    indep = [r["name"] for r in recs if not r["used_in_training"]]
+    rows = [r for r in report["rows"] if r["kind"] == "a3gan" and r.get("model") in (None, "a3gan")]
+    if not labels or not recs or not rows:
+        return ""
+    rec = indep[-1] if indep else recs[0]["name"]
+    key = main_far_key(report)
+    names, values = labels["names"], np.asarray(labels["values"], dtype=bool)
+    flags = {}
+    for r in rows:
+        f = r["verification"].get(rec, {}).get(key, {}).get("same_image_verified")
+        if f is None or len(f) != len(values):
+            return ""
+        flags[r["method"]] = np.asarray(f, dtype=bool)
+    first = flags[rows[0]["method"]]
+    gaps = []
+    for k, name in enumerate(names):
+        has = values[:, k]
+        if has.sum() < min_support or (~has).sum() < min_support:
+            continue
+        gaps.append((first[has].mean() - first[~has].mean(), k, name))
+    if not gaps:
+        return ""
+    gaps.sort(key=lambda g: -abs(g[0]))
+    head = "| CelebA label | faces with / without | " + " | ".join(
+        f"{m}: ver. with / without" for m in flags
+    )
+    lines = [
+        f"Verification by **{rec}** at {key} (same image), split by the CelebA labels of the evaluated faces; "
+        f"the {min(top, len(gaps))} labels with the largest gap for {rows[0]['method']} (each side >= "
+        f"{min_support} faces). Overall: "
+        + ", ".join(f"{m} {100 * f.mean():.1f}%" for m, f in flags.items())
+        + ".",
+        "",
+        head + " |",
+        "|---|---|" + "---|" * len(flags),
+    ]
+    for _, k, name in gaps[:top]:
+        has = values[:, k]
+        cells = [name, f"{int(has.sum())} / {int((~has).sum())}"]
+        cells += [f"{100 * f[has].mean():.1f} / {100 * f[~has].mean():.1f}" for f in flags.values()]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def markdown(report: dict[str, Any]) -> str:
     s = report["settings"]
     key = main_far_key(report)
@@ -323,6 +373,9 @@ def markdown(report: dict[str, Any]) -> str:
         "",
     ]
     out += ["## Eye / mouth state and landmark geometry (proxies)", "", landmark_table(report), ""]
+    ft = failure_table(report)
+    if ft:
+        out += ["## Which faces stay recognisable", "", ft, ""]
     t1 = table1(report)
     if t1:
         out += ["## Ablations (Table 1 layout, A3GAN-5 mask)", "", t1, ""]
