@@ -231,3 +231,16 @@ def test_g_loss_adds_weighted_diversity():
     expect = losses.diversity(fake, fake2, z1, z2, 10.0).item()
     assert logs["g/div"] == pytest.approx(expect, rel=1e-6)
     assert with_div.item() - base.item() == pytest.approx(3 * expect, rel=1e-5)
+
+
+def test_diversity_pool_ignores_texture():
+    """A 2x2 checkerboard difference is per-pixel diversity 1 but vanishes under 2x2 pooling; a flat offset
+    survives pooling unchanged."""
+    z1, z2 = torch.zeros(1, 4), torch.ones(1, 4)
+    f1 = torch.zeros(1, 3, 8, 8)
+    checker = (torch.arange(8).view(8, 1) + torch.arange(8).view(1, 8)) % 2 * 2.0 - 1.0  # +-1
+    f2 = checker.expand(1, 3, 8, 8).clone()
+    assert losses.diversity(f1, f2, z1, z2, tau=10.0).item() == pytest.approx(-1.0)
+    assert losses.diversity(f1, f2, z1, z2, tau=10.0, pool=2).item() == pytest.approx(0.0, abs=1e-7)
+    flat = torch.full((1, 3, 8, 8), 0.5)
+    assert losses.diversity(f1, flat, z1, z2, tau=10.0, pool=4).item() == pytest.approx(-0.5)

@@ -90,6 +90,10 @@ class LossConfig:
     # (outputs 0.0007 apart for two draws), so re-drawing f_z could not give a new face. 0 = off (paper).
     lambda_div: float = 0.0
     div_tau: float = 0.1
+    # Compare the two draws after div_pool x div_pool average pooling: 1 = per pixel (DSGAN); > 1 rewards
+    # different structure (face shape, hair, skin tone) and not per-pixel texture, which pixel-level diversity
+    # can buy with checkerboard noise.
+    div_pool: int = 1
 
 
 @dataclass
@@ -130,8 +134,8 @@ class Config:
             raise ConfigError(f"train.identity must be one of {IDENTITY_BACKENDS}, got {self.train.identity!r}")
         if self.loss.att2_form not in ATT2_FORMS:
             raise ConfigError(f"loss.att2_form must be one of {ATT2_FORMS}, got {self.loss.att2_form!r}")
-        if self.loss.lambda_div < 0 or self.loss.div_tau <= 0:
-            raise ConfigError("loss.lambda_div must be >= 0 and loss.div_tau > 0")
+        if self.loss.lambda_div < 0 or self.loss.div_tau <= 0 or self.loss.div_pool < 1:
+            raise ConfigError("loss.lambda_div must be >= 0, loss.div_tau > 0 and loss.div_pool >= 1")
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -60,12 +60,17 @@ def att2(
     raise ValueError(f"unknown L_att2 form {form!r} (inverse, target)")
 
 
-def diversity(fake1: torch.Tensor, fake2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor, tau: float):
+def diversity(
+    fake1: torch.Tensor, fake2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor, tau: float, pool: int = 1
+):
     """Not in paper (DSGAN, Yang et al. 2019): -min(mean|Î1 - Î2| / mean|z1 - z2|, τ), minimised by G.
 
     Î1, Î2 are G(x, m, z1), G(x, m, z2) for the same x and m; the ratio is per sample, then averaged. The clamp
-    at τ stops G from buying diversity with noise once two draws differ enough.
+    at τ stops G from buying diversity with noise once two draws differ enough. ``pool`` > 1 compares the
+    images after pool x pool average pooling (structure, not texture).
     """
+    if pool > 1:
+        fake1, fake2 = F.avg_pool2d(fake1, pool), F.avg_pool2d(fake2, pool)
     num = (fake1 - fake2).abs().flatten(1).mean(1)
     den = (z1 - z2).abs().flatten(1).mean(1).clamp_min(1e-8)
     return -torch.clamp(num / den, max=tau).mean()
@@ -145,7 +150,7 @@ def g_loss(
     logs = {"g/adv": l_adv.item(), "g/att2": l_att2.item()}
     if second is not None and cfg.lambda_div > 0:
         fake2, z1, z2 = second
-        l_div = diversity(fake, fake2, z1, z2, cfg.div_tau)
+        l_div = diversity(fake, fake2, z1, z2, cfg.div_tau, cfg.div_pool)
         loss = loss + cfg.lambda_div * l_div
         logs["g/div"] = l_div.item()
     if emb_real is not None and emb_fake is not None:
