@@ -32,6 +32,8 @@ def test_config_errors(tmp_path):
         load_config("small", ["loss.div_tau=0"])
     with pytest.raises(ConfigError, match="div_pool"):
         load_config("small", ["loss.div_pool=0"])
+    with pytest.raises(ConfigError, match="deid_lowpass"):
+        load_config("small", ["loss.deid_lowpass=0"])
     bad = tmp_path / "b.yaml"
     bad.write_text("model: [1, 2\n")
     with pytest.raises(ConfigError, match="not valid YAML"):

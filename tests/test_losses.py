@@ -244,3 +244,13 @@ def test_diversity_pool_ignores_texture():
     assert losses.diversity(f1, f2, z1, z2, tau=10.0, pool=2).item() == pytest.approx(0.0, abs=1e-7)
     flat = torch.full((1, 3, 8, 8), 0.5)
     assert losses.diversity(f1, flat, z1, z2, tau=10.0, pool=4).item() == pytest.approx(-0.5)
+
+
+def test_lowpass_removes_checkerboard_keeps_smooth_content():
+    checker = ((torch.arange(8).view(8, 1) + torch.arange(8).view(1, 8)) % 2 * 2.0 - 1.0).expand(1, 3, 8, 8)
+    assert losses.lowpass(checker, 2).abs().max().item() < 1e-6  # each 2x2 block averages to 0
+    flat = torch.full((2, 3, 8, 8), 0.3)
+    torch.testing.assert_close(losses.lowpass(flat, 4), flat)
+    x = torch.rand(1, 3, 8, 8)
+    assert losses.lowpass(x, 1) is x
+    assert losses.lowpass(x, 2).shape == x.shape

@@ -94,6 +94,10 @@ class LossConfig:
     # different structure (face shape, hair, skin tone) and not per-pixel texture, which pixel-level diversity
     # can buy with checkerboard noise.
     div_pool: int = 1
+    # Not in paper: low-pass both images (k x k average pooling, bilinear back up) before φ in L_deid. 1 = off.
+    # With the full-resolution φ, G lowered the dlib similarity with a high-frequency (checkerboard) pattern
+    # rather than a new face; a pattern the low-pass removes cannot pay.
+    deid_lowpass: int = 1
 
 
 @dataclass
@@ -136,6 +140,8 @@ class Config:
             raise ConfigError(f"loss.att2_form must be one of {ATT2_FORMS}, got {self.loss.att2_form!r}")
         if self.loss.lambda_div < 0 or self.loss.div_tau <= 0 or self.loss.div_pool < 1:
             raise ConfigError("loss.lambda_div must be >= 0, loss.div_tau > 0 and loss.div_pool >= 1")
+        if self.loss.deid_lowpass < 1:
+            raise ConfigError(f"loss.deid_lowpass must be >= 1, got {self.loss.deid_lowpass}")
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -76,6 +76,13 @@ def diversity(
     return -torch.clamp(num / den, max=tau).mean()
 
 
+def lowpass(img: torch.Tensor, k: int) -> torch.Tensor:
+    """k x k average pooling, then bilinear upsampling back to the input size (identity for k = 1)."""
+    if k <= 1:
+        return img
+    return F.interpolate(F.avg_pool2d(img, k), size=img.shape[-2:], mode="bilinear", align_corners=False)
+
+
 def deid(emb_real: torch.Tensor, emb_fake: torch.Tensor) -> torch.Tensor:
     """Eq. 12: L_deid = Sim(φ(I), φ(Î)), the mean cosine similarity (lower = less similar identity)."""
     return F.cosine_similarity(emb_real, emb_fake, dim=1).mean()

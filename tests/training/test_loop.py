@@ -276,7 +276,14 @@ def test_each_table1_ablation_trains_and_loads(tmp_path: Path, synthetic_celeba:
 def test_target_att2_and_diversity_term_train(tmp_path: Path, synthetic_celeba: Path) -> None:
     """loss.att2_form=target and loss.lambda_div > 0 train, log g/div, and G's two draws move apart."""
     res = train(
-        tiny("train.total_steps=3", "train.ckpt_every=3", "loss.att2_form=target", "loss.lambda_div=10"),
+        tiny(
+            "train.total_steps=3",
+            "train.ckpt_every=3",
+            "loss.att2_form=target",
+            "loss.lambda_div=10",
+            "loss.div_pool=2",
+            "loss.deid_lowpass=2",
+        ),
         synthetic_celeba,
         tmp_path / "r",
         progress=False,

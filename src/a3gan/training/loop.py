@@ -359,9 +359,10 @@ def train(
                         second = (G(x, m, z2), z, z2)
                     emb_real = emb_fake = None
                     if identity is not None:
+                        k = cfg.loss.deid_lowpass
                         with torch.no_grad():
-                            emb_real = identity(x)
-                        emb_fake = identity(fake)
+                            emb_real = identity(losses.lowpass(x, k))
+                        emb_fake = identity(losses.lowpass(fake, k))
                     loss_g, logs_g = losses.g_loss(D, fake, a_s, m, emb_real, emb_fake, cfg.loss, second)
                 check_finite(loss_g, "the G loss")
                 opt_g.zero_grad(set_to_none=True)
