@@ -18,6 +18,9 @@ def main() -> None:
     ap.add_argument("checkpoint")
     ap.add_argument("out")
     ap.add_argument("--note", default="")
+    ap.add_argument(
+        "--smooth", type=float, default=0.0, help="recommended post-filter sigma (inference_smooth), 0 = none"
+    )
     a = ap.parse_args()
     G, cfg, meta = load_generator(a.checkpoint, prefer_ema=True)
     _, _, full_meta = read_checkpoint(a.checkpoint)
@@ -27,6 +30,7 @@ def main() -> None:
             "source_checkpoint": a.checkpoint.split("/")[-1],
             "weights": meta["generator_weights"],
             "note": a.note,
+            "inference_smooth": a.smooth,
         }
     )
     save_checkpoint(a.out, {"G_ema": G}, cfg, keep)

@@ -20,6 +20,9 @@ def test_roundtrip_prefers_ema(tmp_path):
     assert all(
         torch.equal(a, b) for a, b in zip(G2.state_dict().values(), G_ema.state_dict().values(), strict=True)
     )
+    assert G2.inference_smooth == 0.0  # no recommendation in the metadata: no post-filter
+    save_checkpoint(tmp_path / "s.safetensors", {"G_ema": G_ema}, cfg, {"inference_smooth": 0.7})
+    assert load_generator(tmp_path / "s.safetensors")[0].inference_smooth == 0.7
     G3, _, meta = load_generator(path, prefer_ema=False)
     assert meta["generator_weights"] == "G"
     assert not any(p.requires_grad for p in G3.parameters()) and not G3.training

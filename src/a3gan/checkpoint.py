@@ -131,4 +131,6 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", prefer_
     except RuntimeError as e:
         raise ModelError(f"{path}: weights do not match the config's architecture ({str(e).splitlines()[0]})") from None
     meta["generator_weights"] = name
+    # the shipped model's recommended post-filter (pipeline.blend.smooth_crop), 0 = none; see MODEL_CARD.md
+    G.inference_smooth = float(meta.get("inference_smooth", 0.0) or 0.0)
     return G.to(device).eval().requires_grad_(False), cfg, meta

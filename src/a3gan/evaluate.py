@@ -342,7 +342,8 @@ class Faces:
     photos: list[np.ndarray] = field(default_factory=list)
     faces: list[Any] = field(default_factory=list)  # pipeline Face per photo (in the wild)
     skipped: list[str] = field(default_factory=list)
-    all_labels: tuple[list[str], np.ndarray] | None = None  # every CelebA label (names, (N, 40)) for the analysis
+    # every CelebA label (names, (N, 40)), for "which faces stay recognisable"
+    all_labels: tuple[list[str], np.ndarray] | None = None
 
 
 def _load_faces(
@@ -522,6 +523,7 @@ def _run_generator(
     import torch
 
     from a3gan.pipeline.align import crops_to_tensor, tensor_to_crops
+    from a3gan.pipeline.blend import smooth_crop
 
     res = int(G.cfg.resolution)
     src = _resize(crops, res)
@@ -533,7 +535,8 @@ def _run_generator(
             x = crops_to_tensor(src[i : i + batch], device)
             z = G.sample_z(len(x), generator=gen, device=device)
             y = G(x, m_all.to(device).expand(len(x), -1), z)
-            out.append(_to_uint8(tensor_to_crops(y)))
+            sigma = getattr(G, "inference_smooth", 0.0)  # the model's post-filter, as the pipeline applies it
+            out.append(_to_uint8(np.stack([smooth_crop(c, sigma) for c in tensor_to_crops(y)])))
     return _resize(np.concatenate(out), crops.shape[1])
 
 

@@ -324,3 +324,26 @@ def test_real_photo_end_to_end(tiny_ckpt, photos_dir):
         cx, cy = int((x0 + x1) / 2), int((y0 + y1) / 2)
         assert changed[cy - 5 : cy + 5, cx - 5 : cx + 5].all()
     np.testing.assert_array_equal(res.image[far], img[far])
+
+
+def test_smooth_defaults_to_the_models_recommendation(tiny_ckpt, scene):
+    from a3gan.checkpoint import load_generator, save_checkpoint
+    from a3gan.pipeline.blend import smooth_crop
+
+    img, faces = scene
+    assert _anon(tiny_ckpt, faces, verify=False).smooth == 0.0
+    G, cfg, _ = load_generator(tiny_ckpt)
+    rec = tiny_ckpt.parent / "smooth.safetensors"
+    save_checkpoint(rec, {"G": G}, cfg, {"inference_smooth": 0.9})
+    a = _anon(rec, faces, verify=False)
+    assert a.smooth == 0.9 and _anon(rec, faces, verify=False, smooth=0).smooth == 0.0
+    # the generated crops are the raw ones, filtered
+    raw = _anon(rec, faces, verify=False, smooth=0)
+    from types import SimpleNamespace
+
+    items = [SimpleNamespace(af=SimpleNamespace(crop=np.full((32, 32, 3), 128, np.uint8)), key=0)]
+    np.testing.assert_allclose(
+        a._generate(items, 0)[0], smooth_crop(raw._generate(items, 0)[0], 0.9), atol=1e-4
+    )
+    with pytest.raises(InputError, match="smooth"):
+        _anon(rec, faces, verify=False, smooth=-0.5)

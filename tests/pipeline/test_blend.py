@@ -132,3 +132,22 @@ def test_paste_back_outside_image_and_bad_target():
     assert out.max() == 255
     with pytest.raises(InputError):
         paste_back(np.zeros((50, 50, 3), np.float32), np.zeros((16, 16, 3)), _M_for_face(20, 20, 20, 16))
+
+
+def test_smooth_crop_hand_values():
+    from a3gan.pipeline.blend import smooth_crop
+
+    flat = np.full((16, 16, 3), 100.0, np.float32)
+    np.testing.assert_allclose(smooth_crop(flat, 0.8), flat, atol=1e-4)  # a constant stays constant
+    x = np.random.default_rng(0).uniform(0, 255, (16, 16, 3)).astype(np.float32)
+    assert smooth_crop(x, 0) is x
+    imp = np.zeros((15, 15, 3), np.float32)
+    imp[7, 7] = 1.0
+    out = smooth_crop(imp, 1.0)
+    assert out.sum() == pytest.approx(3.0, abs=1e-4)  # the kernel sums to 1 per channel
+    # 1-D Gaussian weights at offsets 0 and 1: g(0)/g(1) = exp(1/2) for sigma 1
+    assert out[7, 7, 0] / out[7, 8, 0] == pytest.approx(np.exp(0.5), rel=0.02)
+    checker = ((np.indices((16, 16)).sum(0) % 2) * 255.0).astype(np.float32)[..., None].repeat(3, 2)
+    assert np.abs(smooth_crop(checker, 1.0) - 127.5)[2:-2, 2:-2].max() < 10  # the checkerboard is gone
+    with pytest.raises(InputError, match="smooth"):
+        smooth_crop(x, -1)

@@ -196,6 +196,7 @@ def run(
     max_resample: int = 4,
     max_frames: int | None = None,
     anonymizer: Any = None,
+    smooth: float | None = None,
 ) -> dict[str, Any]:
     """The command's body (also usable from Python). Returns the report dict; raises RunFailed if a file failed."""
     method = method.strip().lower()
@@ -207,6 +208,8 @@ def run(
         raise InputError(f"--max-resample must be >= 0, got {max_resample}")
     if max_frames is not None and max_frames < 1:
         raise InputError(f"--max-frames must be >= 1, got {max_frames}")
+    if smooth is not None and not smooth >= 0:
+        raise InputError(f"--smooth must be >= 0, got {smooth}")
     mask = resolve_mask(change, preset)
     plan = plan_jobs(inputs, output, overwrite)
     input_files = [j.src for j in plan.jobs]
@@ -238,6 +241,7 @@ def run(
             device=device,
             verify=verify,
             max_resample=max_resample,
+            smooth=smooth,
         )
     )
 
@@ -306,7 +310,7 @@ def run(
 
 
 def _build_anonymizer(
-    con: _Console, *, mask: str, model, seed, method, threshold, device, verify, max_resample
+    con: _Console, *, mask: str, model, seed, method, threshold, device, verify, max_resample, smooth=None
 ):
     from a3gan.errors import ModelError
     from a3gan.pipeline.anonymizer import Anonymizer
@@ -319,6 +323,7 @@ def _build_anonymizer(
         threshold=threshold,
         device=device,
         max_resample=max_resample,
+        smooth=smooth,
     )
     try:
         return Anonymizer(verify=verify, **kw)
@@ -471,6 +476,11 @@ def register(app: typer.Typer) -> None:
         ),
         max_resample: int = typer.Option(4, "--max-resample", help="f_z re-draws before falling back."),
         max_frames: int | None = typer.Option(None, "--max-frames", help="Videos: only the first N frames."),
+        smooth: float | None = typer.Option(
+            None,
+            "--smooth",
+            help="Gaussian sigma (model pixels) on each generated face; default: the model's own (0 = off).",
+        ),
     ) -> None:
         """Anonymize every face in photos, folders (mirrored into OUT) and videos."""
         run(
@@ -490,4 +500,5 @@ def register(app: typer.Typer) -> None:
             keep_metadata=keep_metadata,
             max_resample=max_resample,
             max_frames=max_frames,
+            smooth=smooth,
         )

@@ -36,7 +36,7 @@ from a3gan.pipeline.align import (
 )
 from a3gan.pipeline.baselines import METHODS as BASELINE_METHODS
 from a3gan.pipeline.baselines import get_baseline
-from a3gan.pipeline.blend import composite_crop, face_mask, match_color, paste_back
+from a3gan.pipeline.blend import composite_crop, face_mask, match_color, paste_back, smooth_crop
 from a3gan.pipeline.detect import Detections, Face, check_image
 
 METHODS = ("a3gan", *BASELINE_METHODS)
@@ -148,6 +148,8 @@ class Anonymizer:
     verify: re-sample / fall back when the identity still matches (baselines only report the similarity).
     match_threshold: cosine at or above which two faces match (default: the identity network's threshold_cos).
     color_match: match the generated face's colour statistics to the original's inside the face mask.
+    smooth: Gaussian sigma (crop pixels) applied to each generated crop (``blend.smooth_crop``); None = the
+        model's recommendation (``inference_smooth`` in its metadata, 0 when absent), 0 = off.
     """
 
     def __init__(
@@ -166,6 +168,7 @@ class Anonymizer:
         batch_size: int = 16,
         color_match: bool = True,
         identity_weights: str | Path | None = None,
+        smooth: float | None = None,
     ) -> None:
         method = str(method).strip().lower()
         if method not in METHODS:
@@ -181,6 +184,8 @@ class Anonymizer:
         self.max_resample = int(max_resample)
         self.batch_size = int(batch_size)
         self.color_match = bool(color_match)
+        if smooth is not None and not smooth >= 0:
+            raise InputError(f"smooth must be >= 0, got {smooth}")
         self.G = None
         self.cfg = None
         self.model_path: Path | None = None
@@ -194,7 +199,8 @@ class Anonymizer:
             except MaskError as e:
                 raise InputError(str(e)) from None
             self.resolution = int(self.cfg.model.resolution)
-        else:
+        self.smooth = float(smooth if smooth is not None else getattr(self.G, "inference_smooth", 0.0))
+        if method != "a3gan":
             self.resolution = DEFAULT_BASELINE_RESOLUTION
         if detector is None:
             from a3gan.pipeline.detect import CenterFaceDetector
@@ -396,7 +402,7 @@ class Anonymizer:
                     ]
                 )
                 m = m_row.to(self.device).unsqueeze(0).expand(len(chunk), -1)
-                out.extend(tensor_to_crops(self.G(x, m, z)))
+                out.extend(smooth_crop(c, self.smooth) for c in tensor_to_crops(self.G(x, m, z)))
         return out
 
     def _run_generator(self, items: list[_Item]) -> None:
