@@ -353,6 +353,7 @@ def test_report_content(tmp_path: Path, capsys, tiny_model: Path) -> None:
         (["--method", "swirl"], ["unknown --method", "pixelate"]),
         (["--threshold", "1.5"], ["--threshold"]),
         (["--max-resample", "-1"], ["--max-resample"]),
+        (["--smooth", "-1"], ["--smooth"]),
         (["--model", "/nonexistent/model.safetensors", "--no-verify"], ["no such model file"]),
     ],
 )
