@@ -32,6 +32,12 @@ def test_config_errors(tmp_path):
         load_config("small", ["loss.div_tau=0"])
     with pytest.raises(ConfigError, match="div_pool"):
         load_config("small", ["loss.div_pool=0"])
+    with pytest.raises(ConfigError, match="deid_margin"):
+        load_config("small", ["loss.deid_margin=1.5"])
+    with pytest.raises(ConfigError, match="deid_margin"):
+        load_config("small", ["loss.deid_margin=close"])
+    assert load_config("small", ["loss.deid_margin=0.8"]).loss.deid_margin == 0.8
+    assert load_config("small", ["loss.deid_margin=null"]).loss.deid_margin is None
     with pytest.raises(ConfigError, match="deid_lowpass"):
         load_config("small", ["loss.deid_lowpass=0"])
     bad = tmp_path / "b.yaml"

@@ -76,6 +76,36 @@ def test_deid_cosine():
     assert losses.deid(a, b).item() == pytest.approx((1 / math.sqrt(2) - 1) / 2, rel=1e-6)
 
 
+def test_deid_margin_hinge_hand_values():
+    a = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    b = torch.tensor([[1.0, 1.0], [0.0, 3.0]])  # cos 0.7071 and 1.0
+    assert losses.deid(a, b, margin=0.8).item() == pytest.approx((0 + 0.2) / 2, rel=1e-6)
+    assert losses.deid(a, b, margin=0.5).item() == pytest.approx((1 / math.sqrt(2) - 0.5 + 0.5) / 2, rel=1e-6)
+    # below the margin a face gets no gradient; above it the gradient is the plain cosine's
+    f = torch.tensor([[1.0, 1.0]], requires_grad=True)
+    losses.deid(a[:1], f, margin=0.8).backward()
+    assert torch.equal(f.grad, torch.zeros_like(f))
+    f2 = torch.tensor([[1.0, 1.0]], requires_grad=True)
+    losses.deid(a[:1], f2, margin=0.5).backward()
+    f3 = torch.tensor([[1.0, 1.0]], requires_grad=True)
+    losses.deid(a[:1], f3).backward()
+    assert f2.grad.abs().sum() > 0 and torch.allclose(f2.grad, f3.grad)
+
+
+def test_g_loss_logs_the_cosine_beside_the_hinge():
+    cfg = load_config("tiny", ["loss.deid_margin=0.9", "loss.lambda_deid=2"]).loss
+    D = Discriminator(load_config("tiny").model)
+    fake = torch.rand(2, 3, 32, 32)
+    a_s = m = torch.zeros(2, 10)
+    e_real = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    e_fake = torch.tensor([[1.0, 0.0], [0.0, 1.0]])  # cos 1 and 0
+    base, _ = losses.g_loss(D, fake, a_s, m, None, None, cfg)
+    total, logs = losses.g_loss(D, fake, a_s, m, e_real, e_fake, cfg)
+    assert logs["g/deid"] == pytest.approx(0.05, rel=1e-6)
+    assert logs["g/deid_cos"] == pytest.approx(0.5, rel=1e-6)
+    assert total.item() - base.item() == pytest.approx(0.1, rel=1e-4)
+
+
 def test_cls_and_adv_hand_values():
     l = losses.cls(torch.tensor([1.0, 3.0]), torch.tensor([0.0, 2.0]), torch.tensor(0.5), lambda_gp=10.0)
     assert l.item() == pytest.approx(-2 + 1 + 5)

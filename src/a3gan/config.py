@@ -28,6 +28,7 @@ class ConfigError(ValueError):
 SKIPS = ("scu", "stu", "none")  # Table 1 ablations: SCU (paper), STU (STGAN), no SCU (plain skip)
 INJECTS = ("adain", "concat")  # Table 1 ablation: AdaIN (paper) or concatenation ("w/o AdaIN")
 IDENTITY_BACKENDS = ("dlib", "arcface", "none")
+UPSAMPLES = ("deconv", "resize")  # G's x2 upsampling: Table 2's DeConv(4,2), or resize-convolution
 ATT2_FORMS = ("inverse", "target")  # L_att2: Eq. 11 literally, or per-attribute BCE toward the flipped a_m
 
 
@@ -49,6 +50,10 @@ class ModelConfig:
     # gradient penalty keeps the critic nearly blind (W-distance 1.9 vs 33.5 without it after 60 critic steps
     # against a fixed random G, 64 px; generators then learn noise). Off by default; true = Table 3 literally.
     d_norm_last: bool = False
+    # Not in paper: "deconv" = Table 2's DeConv(4,2) everywhere in G; "resize" = nearest x2 + Conv(3,1), which
+    # cannot make the checkerboard pattern of stride-2 transposed convolutions (Odena et al. 2016). Trained
+    # small-preset generators kept a 2-px grid on every face with "deconv".
+    upsample: str = "deconv"
 
     @property
     def n_attrs(self) -> int:
@@ -62,6 +67,8 @@ class ModelConfig:
             raise ConfigError(f"model.skip must be one of {SKIPS}, got {self.skip!r}")
         if self.inject not in INJECTS:
             raise ConfigError(f"model.inject must be one of {INJECTS}, got {self.inject!r}")
+        if self.upsample not in UPSAMPLES:
+            raise ConfigError(f"model.upsample must be one of {UPSAMPLES}, got {self.upsample!r}")
         if self.resolution % (2**self.n_layers) or self.resolution < 2**self.n_layers:
             raise ConfigError(
                 f"model.resolution must be a positive multiple of {2**self.n_layers}, got {self.resolution}"
@@ -98,6 +105,11 @@ class LossConfig:
     # With the full-resolution φ, G lowered the dlib similarity with a high-frequency (checkerboard) pattern
     # rather than a new face; a pattern the low-pass removes cannot pay.
     deid_lowpass: int = 1
+    # Not in paper: hinge on L_deid, mean(max(cos - deid_margin, 0)): G stops lowering the similarity once a face
+    # is below the margin, so the adversarial and attribute terms, not φ's blind spots, shape it from there. dlib
+    # cosine of two different CelebA people at 64 px (deid_lowpass 2, 128 training images): p10 0.82, median
+    # 0.87; plain Eq. 12 drove it to 0.72 with a texture no real face has. None = off (Eq. 12).
+    deid_margin: float | None = None
 
 
 @dataclass
@@ -140,6 +152,8 @@ class Config:
             raise ConfigError(f"loss.att2_form must be one of {ATT2_FORMS}, got {self.loss.att2_form!r}")
         if self.loss.lambda_div < 0 or self.loss.div_tau <= 0 or self.loss.div_pool < 1:
             raise ConfigError("loss.lambda_div must be >= 0, loss.div_tau > 0 and loss.div_pool >= 1")
+        if self.loss.deid_margin is not None and not -1.0 <= self.loss.deid_margin <= 1.0:
+            raise ConfigError(f"loss.deid_margin must be in [-1, 1] or null, got {self.loss.deid_margin}")
         if self.loss.deid_lowpass < 1:
             raise ConfigError(f"loss.deid_lowpass must be >= 1, got {self.loss.deid_lowpass}")
         return self
@@ -218,7 +232,7 @@ def _coerce(section: str, key: str, typ: str, value: Any) -> Any:
     try:
         if value is None and "None" in typ:
             return None
-        if typ == "float":
+        if typ.startswith("float"):
             return float(value)
         if typ == "int":
             if isinstance(value, float) and not value.is_integer():

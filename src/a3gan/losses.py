@@ -83,9 +83,14 @@ def lowpass(img: torch.Tensor, k: int) -> torch.Tensor:
     return F.interpolate(F.avg_pool2d(img, k), size=img.shape[-2:], mode="bilinear", align_corners=False)
 
 
-def deid(emb_real: torch.Tensor, emb_fake: torch.Tensor) -> torch.Tensor:
-    """Eq. 12: L_deid = Sim(φ(I), φ(Î)), the mean cosine similarity (lower = less similar identity)."""
-    return F.cosine_similarity(emb_real, emb_fake, dim=1).mean()
+def deid(emb_real: torch.Tensor, emb_fake: torch.Tensor, margin: float | None = None) -> torch.Tensor:
+    """Eq. 12: L_deid = Sim(φ(I), φ(Î)), the mean cosine similarity (lower = less similar identity).
+
+    ``margin`` (not in paper, see ``LossConfig.deid_margin``): mean(max(Sim - margin, 0)) per sample."""
+    sim = F.cosine_similarity(emb_real, emb_fake, dim=1)
+    if margin is None:
+        return sim.mean()
+    return (sim - margin).clamp_min(0).mean()
 
 
 def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator | None = None):
@@ -161,8 +166,10 @@ def g_loss(
         loss = loss + cfg.lambda_div * l_div
         logs["g/div"] = l_div.item()
     if emb_real is not None and emb_fake is not None:
-        l_deid = deid(emb_real.detach(), emb_fake)
+        l_deid = deid(emb_real.detach(), emb_fake, cfg.deid_margin)
         loss = loss + cfg.lambda_deid * l_deid
         logs["g/deid"] = l_deid.item()
+        if cfg.deid_margin is not None:
+            logs["g/deid_cos"] = F.cosine_similarity(emb_real.detach(), emb_fake.detach(), dim=1).mean().item()
     logs["g/loss"] = loss.item()
     return loss, logs

@@ -5,6 +5,7 @@ import torch
 
 from a3gan.config import ConfigError, load_config
 from a3gan.nets import SCU, Generator, count_params
+from a3gan.nets.generator import upconv
 
 
 def _table2_encdec_params(w=1.0):
@@ -89,8 +90,9 @@ def test_scu_equation_by_hand():
 
 @pytest.mark.parametrize(
     "overrides",
-    [[], ["skip=stu"], ["skip=none"], ["use_mask=false"], ["inject=concat"]],
-    ids=["scu", "w/ STU", "w/o SCU", "w/o mask", "w/o AdaIN"],
+    [[], ["skip=stu"], ["skip=none"], ["use_mask=false"], ["inject=concat"], ["upsample=resize"],
+     ["upsample=resize", "skip=stu"]],
+    ids=["scu", "w/ STU", "w/o SCU", "w/o mask", "w/o AdaIN", "resize", "resize+STU"],
 )
 def test_ablation_variants_forward_backward(overrides):
     cfg = load_config("tiny", overrides)
@@ -138,3 +140,35 @@ def test_bad_arguments():
         load_config("tiny", ["skip=gru"])
     with pytest.raises(ConfigError, match="resolution"):
         load_config("tiny", ["resolution=40"])
+
+
+def test_upconv_shapes_and_bad_mode():
+    x = torch.randn(2, 8, 5, 7)
+    for mode in ("deconv", "resize"):
+        assert upconv(8, 4, mode)(x).shape == (2, 4, 10, 14)
+    assert isinstance(upconv(8, 4), torch.nn.ConvTranspose2d)  # the paper's DeConv(4,2) keeps its weight names
+    with pytest.raises(ValueError, match="upsampling"):
+        upconv(8, 4, "bicubic")
+    with pytest.raises(ConfigError, match="upsample"):
+        load_config("tiny", ["upsample=bicubic"])
+
+
+def test_resize_upsampling_cannot_make_a_checkerboard():
+    """A constant feature map through a random DeConv(4,2) comes out with a period-2 pattern (its kernel
+    overlaps unevenly); through nearest x2 + Conv(3,1) the interior stays constant, whatever the weights."""
+    torch.manual_seed(0)
+    x = torch.ones(1, 4, 8, 8)
+    with torch.no_grad():
+        dec = upconv(4, 1, "deconv")(x)[0, 0, 2:-2, 2:-2]
+        rz = upconv(4, 1, "resize")(x)[0, 0, 2:-2, 2:-2]
+    assert rz.std().item() < 1e-6
+    assert dec.std().item() > 1e-3
+    # the deconv pattern repeats every 2 pixels
+    assert torch.allclose(dec[:-2], dec[2:], atol=1e-6) and torch.allclose(dec[:, :-2], dec[:, 2:], atol=1e-6)
+
+
+def test_resize_generator_has_no_transposed_convolutions():
+    G = Generator(load_config("tiny", ["upsample=resize"]).model)
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in G.modules())
+    G = Generator(load_config("tiny").model)
+    assert sum(isinstance(m, torch.nn.ConvTranspose2d) for m in G.modules()) == 4 + 3  # decoder + SCU W_T

@@ -13,6 +13,8 @@ Reading between the lines of Table 2 (documented choices):
 - Convolutions followed by BN carry no bias (the BN shift makes it redundant); kernel 4, stride 2, padding 1 so
   every level halves/doubles the resolution.
 - LeakyReLU slope 0.2 (STGAN/AttGAN).
+- ``model.upsample="resize"`` (not in paper) replaces every DeConv(4,2) of the generator (decoder, SCU W_T, STU)
+  by nearest x2 upsampling + Conv(3,1), see :func:`upconv`. Default ``"deconv"`` = Table 2.
 - SCU (Eq. 6-7): W_T is DeConv(C_{l+1}, C_l, 4, 2) (upsamples F̂^{l+1} to F^l's size); W_f is a 3x3 convolution
   (2 C_l -> C_l) followed by a sigmoid. Eq. 6-7 show no normalisation or activation, so none is added. With a 3x3
   gate the SCU has 57.9% of the parameters of STGAN's STU at the same widths, which matches the paper's "57.8%"
@@ -34,8 +36,22 @@ def _enc_block(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2))
 
 
-def _dec_block(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+def upconv(cin: int, cout: int, mode: str = "deconv", bias: bool = True) -> nn.Module:
+    """A x2 upsampling convolution: Table 2's DeConv(cin, cout, 4, 2) (``mode="deconv"``, the paper) or, for
+    ``mode="resize"`` (not in paper), nearest-neighbour x2 upsampling followed by Conv(cin, cout, 3, 1).
+
+    A stride-2 transposed convolution with a 4x4 kernel adds its kernel unevenly to the output pixels, which
+    gives the well-known checkerboard pattern (Odena et al., "Deconvolution and Checkerboard Artifacts", 2016);
+    resize-convolution cannot produce it at initialisation."""
+    if mode == "deconv":
+        return nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=bias)
+    if mode == "resize":
+        return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1, bias=bias))
+    raise ValueError(f"unknown upsampling mode {mode!r} (deconv, resize)")
+
+
+def _dec_block(cin: int, cout: int, mode: str = "deconv") -> nn.Sequential:
+    return nn.Sequential(upconv(cin, cout, mode, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
 
 
 class SCU(nn.Module):
@@ -45,9 +61,9 @@ class SCU(nn.Module):
     F̂^l       = σ(W_f ⊗ [F^l, F̂^{l+1}_T]) ⊙ F^l        (Eq. 7, gated convolution)
     """
 
-    def __init__(self, c_l: int, c_next: int, kernel: int = 3):
+    def __init__(self, c_l: int, c_next: int, kernel: int = 3, upsample: str = "deconv"):
         super().__init__()
-        self.w_t = nn.ConvTranspose2d(c_next, c_l, 4, 2, 1)
+        self.w_t = upconv(c_next, c_l, upsample)
         self.w_f = nn.Conv2d(2 * c_l, c_l, kernel, 1, kernel // 2)
 
     def gate(self, f_l: torch.Tensor, f_hat_next: torch.Tensor) -> torch.Tensor:
@@ -66,9 +82,9 @@ class STU(nn.Module):
     h = tanh(W_h ⊗ [F^l, s^l]); output f̂^l = (1 - z) ⊙ ŝ + z ⊙ h. The state s^l goes to the next finer STU.
     """
 
-    def __init__(self, c_l: int, c_next: int, n_attrs: int, kernel: int = 3):
+    def __init__(self, c_l: int, c_next: int, n_attrs: int, kernel: int = 3, upsample: str = "deconv"):
         super().__init__()
-        self.deconv = nn.ConvTranspose2d(c_next + n_attrs, c_l, 4, 2, 1)
+        self.deconv = upconv(c_next + n_attrs, c_l, upsample)
         self.w_r = nn.Conv2d(2 * c_l, c_l, kernel, 1, kernel // 2)
         self.w_z = nn.Conv2d(2 * c_l, c_l, kernel, 1, kernel // 2)
         self.w_h = nn.Conv2d(2 * c_l, c_l, kernel, 1, kernel // 2)
@@ -105,23 +121,23 @@ class Generator(nn.Module):
         skips: list[nn.Module] = []
         for l in range(L - 1):  # levels 1..L-1 (0-based l), each fed by level l+1
             if cfg.skip == "scu":
-                skips.append(SCU(enc_ch[l], enc_ch[l + 1], cfg.scu_kernel))
+                skips.append(SCU(enc_ch[l], enc_ch[l + 1], cfg.scu_kernel, cfg.upsample))
             elif cfg.skip == "stu":
-                skips.append(STU(enc_ch[l], enc_ch[l + 1], cfg.n_attrs, cfg.scu_kernel))
+                skips.append(STU(enc_ch[l], enc_ch[l + 1], cfg.n_attrs, cfg.scu_kernel, cfg.upsample))
             else:
                 skips.append(PlainSkip())
         self.skips = nn.ModuleList(skips)
         self.ainet = AINet(cfg, enc_ch[-1])
         # Decoder: D1 maps the injected bottleneck to C_{L} channels, D(k+1) takes [D(k), F̂^{L-k}].
-        dec: list[nn.Module] = [_dec_block(self.ainet.out_channels, enc_ch[-1])]
+        dec: list[nn.Module] = [_dec_block(self.ainet.out_channels, enc_ch[-1], cfg.upsample)]
         c_prev = enc_ch[-1]
         for k in range(1, L):
             skip_c = enc_ch[L - 1 - k]
             cout = enc_ch[L - 1 - k] if k < L - 1 else None
             if cout is None:  # D5: output layer
-                dec.append(nn.Sequential(nn.ConvTranspose2d(c_prev + skip_c, 3, 4, 2, 1), nn.Tanh()))
+                dec.append(nn.Sequential(upconv(c_prev + skip_c, 3, cfg.upsample), nn.Tanh()))
             else:
-                dec.append(_dec_block(c_prev + skip_c, cout))
+                dec.append(_dec_block(c_prev + skip_c, cout, cfg.upsample))
                 c_prev = cout
         self.decoder = nn.ModuleList(dec)
 
