@@ -10,8 +10,10 @@ the others (same numbers, ~40 s per checkpoint on CPU instead of ~4 min). A repo
 so the script can be re-run as training writes new checkpoints.
 
 Rule: a checkpoint is *eligible* when its faces pass as faces by measurement - mean BRISQUE at most
-``--brisque-margin`` above the originals' and the face detector (CenterFace) still finding at least
-``--min-detection`` of them. Among eligible ones the lowest verification wins: the mean over A3GAN-0 and A3GAN-5
+``--brisque-margin`` above the originals', the face detector (CenterFace) still finding at least
+``--min-detection`` of them, and the periodic-artifact ("grid") score of its faces at most ``--max-grid-ratio``
+times the originals' (BRISQUE does not see the checkerboard texture of transposed convolutions; the grid score
+does, see ``a3gan.metrics.quality.periodic_artifact_score``). Among eligible ones the lowest verification wins: the mean over A3GAN-0 and A3GAN-5
 of the independent recognizer's (MobileFace) same-image verification rate at FAR 1e-3, then dlib's as a
 tie-break. Prints a Markdown table and writes it to ``OUT/selection.md``.
 
@@ -41,7 +43,7 @@ def summarize(report: dict, fars: str = "far=0.001") -> dict:
     """The numbers the rule needs, from one report.json."""
     rows = {r["method"]: r for r in report["rows"]}
     orig = rows["Original"]
-    out = {"brisque_orig": orig["brisque"]["mean"]}
+    out = {"brisque_orig": orig["brisque"]["mean"], "grid_orig": (orig.get("grid") or {}).get("score")}
     for m in METHODS:
         r = rows[m]
         for rec in ("dlib", "mobileface"):
@@ -49,9 +51,19 @@ def summarize(report: dict, fars: str = "far=0.001") -> dict:
             out[f"ver_{rec}_{m}"] = None if v is None else 100.0 * v[fars]["same_image"]
         out[f"det_{m}"] = 100.0 * r["detection"]["centerface"]["rate"]
         out[f"brisque_{m}"] = r["brisque"]["mean"]
+        out[f"grid_{m}"] = (r.get("grid") or {}).get("score")
         out[f"changed_{m}"] = r["attributes"]["changed_mean"]
     out["step"] = report["settings"]["models"]["a3gan"]["meta"].get("step")
     return out
+
+
+def _has_grid(report: Path) -> bool:
+    """Reports written before the grid score existed are evaluated again (the cache keeps that quick)."""
+    try:
+        rows = json.loads(report.read_text())["rows"]
+    except (OSError, ValueError, KeyError):
+        return False
+    return all("grid" in r for r in rows)
 
 
 def _mean(values: list[float | None]) -> float:
@@ -60,7 +72,7 @@ def _mean(values: list[float | None]) -> float:
 
 
 def rank(
-    summaries: dict[str, dict], brisque_margin: float, min_detection: float
+    summaries: dict[str, dict], brisque_margin: float, min_detection: float, max_grid_ratio: float = 2.0
 ) -> tuple[list[dict], str | None]:
     """Rows with eligibility and the score; the winner's name (None when nothing is eligible)."""
     rows = []
@@ -69,7 +81,13 @@ def rank(
         det = _mean([s[f"det_{m}"] for m in METHODS])
         ver_ind = _mean([s[f"ver_mobileface_{m}"] for m in METHODS])
         ver_dlib = _mean([s[f"ver_dlib_{m}"] for m in METHODS])
+        grids = [s.get(f"grid_{m}") for m in METHODS]
+        grid = None if s.get("grid_orig") is None or None in grids else _mean(grids) / s["grid_orig"]
         why = []
+        if grid is None:
+            why.append("grid score not measured")
+        elif grid > max_grid_ratio:
+            why.append(f"grid {grid:.1f}x originals > {max_grid_ratio:g}x")
         if brisque > s["brisque_orig"] + brisque_margin:
             why.append(f"BRISQUE {brisque:.1f} > {s['brisque_orig']:.1f}+{brisque_margin:g}")
         if det < 100.0 * min_detection:
@@ -79,6 +97,7 @@ def rank(
                 "name": name,
                 **s,
                 "brisque": brisque,
+                "grid": grid,
                 "det": det,
                 "score": (ver_ind, ver_dlib),
                 "eligible": not why,
@@ -96,15 +115,15 @@ def table(rows: list[dict], winner: str | None) -> str:
 
     lines = [
         "| checkpoint | step | Ver. MobileFace A3GAN-0 / -5 | Ver. dlib A3GAN-0 / -5 | CenterFace det. | BRISQUE "
-        "| attr. changed (A3GAN-5, m=1) | eligible |",
-        "|---|---|---|---|---|---|---|---|",
+        "| grid (x originals) | attr. changed (A3GAN-5, m=1) | eligible |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         name = f"**{r['name']}** (winner)" if r["name"] == winner else r["name"]
         lines.append(
             f"| {name} | {r['step']} | {f(r['ver_mobileface_a3gan-0'])} / {f(r['ver_mobileface_a3gan-5'])} "
             f"| {f(r['ver_dlib_a3gan-0'])} / {f(r['ver_dlib_a3gan-5'])} | {r['det']:.2f} | {r['brisque']:.1f} "
-            f"| {100 * float(r['changed_a3gan-5']):.1f} | {'yes' if r['eligible'] else 'no: ' + r['why']} |"
+            f"| {f(r.get('grid'), '{:.1f}')} | {100 * float(r['changed_a3gan-5']):.1f} | {'yes' if r['eligible'] else 'no: ' + r['why']} |"
         )
     return "\n".join(lines)
 
@@ -118,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--brisque-margin", type=float, default=10.0)
     ap.add_argument("--min-detection", type=float, default=0.90)
+    ap.add_argument("--max-grid-ratio", type=float, default=2.0)
     a = ap.parse_args(argv)
 
     a.out.mkdir(parents=True, exist_ok=True)
@@ -130,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         name = checkpoint_name(ckpt)
         out = a.out / name
         report = out / "report.json"
-        if not report.is_file():
+        if not report.is_file() or not _has_grid(report):
             if seed_cache is not None and not (out / "cache").exists():
                 shutil.copytree(seed_cache, out / "cache")
             cmd = [
@@ -145,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         if (out / "cache").is_dir():
             seed_cache = out / "cache"
         summaries[name] = summarize(json.loads(report.read_text()))
-    rows, winner = rank(summaries, a.brisque_margin, a.min_detection)
+    rows, winner = rank(summaries, a.brisque_margin, a.min_detection, a.max_grid_ratio)
     text = table(rows, winner) + "\n\nwinner: " + (winner or "none eligible") + "\n"
     (a.out / "selection.md").write_text(text)
     print(text)

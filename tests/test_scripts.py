@@ -23,13 +23,14 @@ def sel():
     return _script("select_model")
 
 
-def _summary(mobile, dlib, det, brisque, orig=16.0, step=1):
-    s = {"brisque_orig": orig, "step": step}
+def _summary(mobile, dlib, det, brisque, orig=16.0, step=1, grid=2.0, grid_orig=2.0):
+    s = {"brisque_orig": orig, "step": step, "grid_orig": grid_orig}
     for m in ("a3gan-0", "a3gan-5"):
         s[f"ver_mobileface_{m}"] = mobile
         s[f"ver_dlib_{m}"] = dlib
         s[f"det_{m}"] = det
         s[f"brisque_{m}"] = brisque
+        s[f"grid_{m}"] = grid
         s[f"changed_{m}"] = 0.1
     return s
 
@@ -63,6 +64,26 @@ def test_dlib_breaks_ties_and_nothing_eligible_gives_none(sel):
     assert winner is None
 
 
+def test_grid_guard_excludes_checkerboard_faces(sel):
+    rows, winner = sel.rank(
+        {
+            "clean": _summary(mobile=8.0, dlib=1.0, det=95.0, brisque=20.0, grid=3.0),  # 1.5x originals
+            "grid": _summary(mobile=2.0, dlib=0.0, det=95.0, brisque=20.0, grid=17.0),  # 8.5x
+            "old": {**_summary(mobile=1.0, dlib=0.0, det=95.0, brisque=20.0), "grid_orig": None},
+        },
+        10.0,
+        0.9,
+        max_grid_ratio=2.0,
+    )
+    by = {r["name"]: r for r in rows}
+    assert winner == "clean"
+    assert by["clean"]["grid"] == pytest.approx(1.5)
+    assert "grid 8.5x" in by["grid"]["why"]
+    assert "not measured" in by["old"]["why"]
+    _, winner = sel.rank({"grid": _summary(2.0, 0.0, 95.0, 20.0, grid=17.0)}, 10.0, 0.9, max_grid_ratio=10.0)
+    assert winner == "grid"
+
+
 def test_checkpoint_name(sel):
     assert sel.checkpoint_name(Path("runs/r1/checkpoints/step_000250.safetensors")) == "r1-step_000250"
     assert sel.checkpoint_name(Path("x/model.safetensors")) == "x-model"
@@ -77,19 +98,20 @@ def test_summarize_reads_a_report(sel):
             },
             "detection": {"centerface": {"rate": det}},
             "brisque": {"mean": brisque},
+            "grid": {"score": 4.0},
             "attributes": {"changed_mean": 0.25},
         }
 
     report = {
         "settings": {"models": {"a3gan": {"meta": {"step": 7}}}},
         "rows": [
-            {"method": "Original", "brisque": {"mean": 16.5}},
+            {"method": "Original", "brisque": {"mean": 16.5}, "grid": {"score": 2.0}},
             row("a3gan-0", 0.2, 0.95, 21.0),
             row("a3gan-5", 0.1, 0.9, 23.0),
         ],
     }
     s = sel.summarize(json.loads(json.dumps(report)))
-    assert s["step"] == 7 and s["brisque_orig"] == 16.5
+    assert s["step"] == 7 and s["brisque_orig"] == 16.5 and s["grid_orig"] == 2.0 and s["grid_a3gan-0"] == 4.0
     assert s["ver_mobileface_a3gan-0"] == pytest.approx(20.0)
     assert s["ver_dlib_a3gan-5"] == pytest.approx(10.0)
     assert s["det_a3gan-5"] == pytest.approx(90.0)

@@ -10,7 +10,7 @@
 - realism (face detection): per detector, the share of originally detected faces found again, mean confidence;
 - controllability: attribute preservation / change per attribute (an evaluation-only classifier), eye and mouth
   state agreement (fatigue proxy), Procrustes landmark disparity (expression proxy);
-- image quality: BRISQUE, FID (only with Inception weights given by path; else "n/a (weights unavailable)"),
+- image quality: BRISQUE, a periodic (checkerboard) artifact score of the face crops' mean spectrum, FID (only with Inception weights given by path; else "n/a (weights unavailable)"),
   SSIM / PSNR of the background outside the face mask.
 
 CelebA-aligned sets are cropped with :mod:`a3gan.geometry` and anonymized as crops (G on the crop; baselines on the
@@ -95,6 +95,17 @@ def _brisque_summary(steps, images, label: str) -> dict:
         except InputError:
             failed += 1
     return {"mean": float(np.mean(scores)) if scores else float("nan"), "n": len(scores), "failed": failed}
+
+
+def _grid_summary(images) -> dict:
+    """Periodic (checkerboard) artifact score of the face crops, see
+    :func:`a3gan.metrics.quality.periodic_artifact_score`; ``score`` None when the crop size does not allow it."""
+    from a3gan.metrics.quality import periodic_artifact_score
+
+    try:
+        return periodic_artifact_score(np.asarray(images))
+    except InputError as e:
+        return {"score": None, "why": str(e)}
 
 
 def _file_sha(path: str | Path, n: int = 16) -> str:
@@ -666,6 +677,7 @@ def _measure(
         )
         row["attributes"]["mask"] = mask
     row["brisque"] = _brisque_summary(steps, anon, f"{name}: BRISQUE")
+    row["grid"] = _grid_summary(anon)
     if ctx.fid is not None:
         ctx.fid.reset_fake()
         for i in range(0, len(anon), 32):
@@ -994,6 +1006,7 @@ def _original_row(ctx: _Context, steps: _Steps) -> dict[str, Any]:
             "n": n,
         }
     row["brisque"] = _brisque_summary(steps, ctx.faces.crops, "original: BRISQUE")
+    row["grid"] = _grid_summary(ctx.faces.crops)
     row["fid"] = {"value": None}
     return row
 

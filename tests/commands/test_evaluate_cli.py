@@ -129,7 +129,11 @@ def test_evaluate_end_to_end_on_synthetic_celeba(tiny_setup, stub_recognizer, tm
     # an attribute row with the mask of a3gan-10 has no preserved attribute
     assert rows["a3gan-10"]["attributes"]["preserved_mean"] == "nan"
     assert rows["a3gan-0"]["fid"]["value"] == "n/a (weights unavailable)"
+    # the grid (periodic artifact) score is measured for every row and shown in the main table
+    for m in rows:
+        assert rows[m]["grid"]["n"] == 15 and rows[m]["grid"]["score"] > 0
     md = (out / "report.md").read_text()
+    assert "Grid ↓" in md
     assert "| Original |" in md and "| blackout |" in md and "n/a (weights unavailable)" in md
     for png in rep["plots"]:
         assert (out / png).stat().st_size > 5000

@@ -63,3 +63,41 @@ def test_bad_arguments(pair):
         Q.masked_psnr(a, a, np.zeros(a.shape[:2], bool))
     with pytest.raises(InputError, match="too small"):
         Q.masked_ssim(a, a, Q.box_mask((40, 40), (0, 0, 5, 5)))
+
+
+def _natural_faces(n=8, size=64):
+    """Crops of the public-domain astronaut photo: natural image statistics, no periodic pattern."""
+    from PIL import Image
+    from skimage import data
+
+    img = data.astronaut()
+    out = []
+    for i in range(n):
+        y, x = 20 + 9 * i, 140 + 7 * i
+        out.append(np.asarray(Image.fromarray(img[y : y + 200, x : x + 200]).resize((size, size), Image.BILINEAR)))
+    return np.stack(out)
+
+
+def test_periodic_artifact_score_natural_vs_checkerboard():
+    faces = _natural_faces()
+    clean = Q.periodic_artifact_score(faces)
+    assert clean["n"] == 8 and clean["score"] < 3.0
+    ii, jj = np.mgrid[:64, :64]
+    checker = np.where((ii + jj) % 2 == 0, 6.0, -6.0)[None, :, :, None]
+    dirty = Q.periodic_artifact_score(np.clip(faces + checker, 0, 255))
+    assert dirty["score"] > 10 * clean["score"] and dirty["at"] == [32, 32]
+    stripes = np.where((jj // 2) % 2 == 0, 6.0, -6.0)[None, :, :, None]  # period 4 along x -> (u, v) = (0, 16)
+    assert Q.periodic_artifact_score(np.clip(faces + stripes, 0, 255))["at"] == [0, 16]
+    # brightness does not matter, grey input works
+    shifted = Q.periodic_artifact_score(faces.astype(np.float64) * 0.5 + 40)
+    assert shifted["score"] == pytest.approx(clean["score"], rel=1e-6)
+    assert Q.periodic_artifact_score(faces.mean(-1))["score"] == pytest.approx(clean["score"], rel=1e-6)
+
+
+def test_periodic_artifact_score_bad_arguments():
+    with pytest.raises(InputError, match="divisible by 4"):
+        Q.periodic_artifact_score(np.zeros((2, 62, 62, 3)))
+    with pytest.raises(InputError, match="divisible by 4"):
+        Q.periodic_artifact_score(np.zeros((2, 64, 32, 3)))
+    with pytest.raises(InputError, match="stack"):
+        Q.periodic_artifact_score(np.zeros((64, 64, 3, 1, 1)))

@@ -8,6 +8,8 @@ leak into the background score through the window.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from a3gan.errors import InputError
@@ -73,3 +75,38 @@ def background_quality(
     """SSIM and PSNR of everything outside ``face_mask`` (True = face)."""
     bg = ~np.asarray(face_mask, dtype=bool)
     return {"ssim": masked_ssim(original, anonymized, bg), "psnr": masked_psnr(original, anonymized, bg)}
+
+
+def periodic_artifact_score(images: np.ndarray | list[np.ndarray]) -> dict[str, Any]:
+    """Grid (checkerboard) artifacts of a set of N x N images: the largest peak of their mean power spectrum at
+    the frequencies stride-2 layers repeat at (periods of 2 and 4 px: every (u, v) in multiples of N/4 but
+    (0, 0)), each divided by the median power of the 24 bins around it. (Period 8 is left out: natural faces
+    have too much, too uneven power there for a stable ratio.)
+
+    A natural face's spectrum falls off smoothly, so the ratio stays near 1 (CelebA at 64 px: at most 1.8 over
+    64 faces); a generator with transposed-convolution artifacts leaves peaks of 5-150x there (measured on the
+    small-preset checkpoints). BRISQUE, built on camera distortions, does not see such a grid. Returns
+    ``{"score": max ratio, "at": [u, v], "n": number of images}``.
+    """
+    arr = np.asarray(images)
+    if arr.ndim not in (3, 4) or arr.shape[0] < 1:
+        raise InputError(f"expected a stack of images (n, N, N[, 3]), got shape {arr.shape}")
+    n_img, h, w = arr.shape[:3]
+    if h != w or h % 4 or h < 16:
+        raise InputError(f"the artifact score needs square images with a side divisible by 4 (>= 16), got {h}x{w}")
+    grey = arr.astype(np.float64).mean(axis=-1) if arr.ndim == 4 else arr.astype(np.float64)
+    grey = grey - grey.mean(axis=(1, 2), keepdims=True)
+    win = np.hanning(h)
+    grey = grey * win[None, :, None] * win[None, None, :]
+    power = (np.abs(np.fft.fft2(grey)) ** 2).mean(axis=0)
+    step = h // 4
+    best, at = 0.0, [0, 0]
+    for u in range(0, h // 2 + 1, step):
+        for v in range(0, h // 2 + 1, step):
+            if u == 0 and v == 0:
+                continue
+            ring = [power[(u + du) % h, (v + dv) % h] for du in range(-2, 3) for dv in range(-2, 3) if du or dv]
+            ratio = float(power[u, v] / max(np.median(ring), 1e-20))
+            if ratio > best:
+                best, at = ratio, [u, v]
+    return {"score": best, "at": at, "n": int(n_img)}
