@@ -85,3 +85,14 @@ def test_broken_latest_pointer(tmp_path: Path) -> None:
     run.latest_path.write_text(json.dumps({"step": 2, "weights": "../../etc/passwd", "state": "x"}))
     with pytest.raises(ModelError, match="missing"):
         run.latest()
+
+
+def test_latest_without_pointer_is_the_newest_complete_checkpoint(tmp_path: Path) -> None:
+    """A run folder copied by hand (checkpoints without ``latest``) resumes from its newest checkpoint, not step 0."""
+    run = RunDir(tmp_path)
+    fake_checkpoint(run, 250, latest=False)
+    fake_checkpoint(run, 1750, latest=False)
+    atomic_write_text(run.weights_path(2000), "w2000")  # no state: incomplete
+    ref = run.latest()
+    assert ref is not None and ref.step == 1750
+    assert ref.weights == run.weights_path(1750) and ref.state == run.state_path(1750)

@@ -133,9 +133,13 @@ class RunDir:
         atomic_write_text(self.latest_path, json.dumps(ref) + "\n")
 
     def latest(self) -> CheckpointRef | None:
-        """The checkpoint ``latest`` points at, or None if the run has none yet."""
+        """The checkpoint ``latest`` points at; without that pointer (a run folder copied by hand, say) the newest
+        complete checkpoint on disk; None if the run has none yet."""
         if not self.latest_path.exists():
-            return None
+            steps = self.checkpoint_steps()
+            if not steps:
+                return None
+            return CheckpointRef(steps[-1], self.weights_path(steps[-1]), self.state_path(steps[-1]))
         try:
             ref = json.loads(self.latest_path.read_text(encoding="utf-8"))
             step = int(ref["step"])
