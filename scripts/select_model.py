@@ -13,7 +13,9 @@ Rule: a checkpoint is *eligible* when its faces pass as faces by measurement - m
 ``--brisque-margin`` above the originals', the face detector (CenterFace) still finding at least
 ``--min-detection`` of them, and the periodic-artifact ("grid") score of its faces at most ``--max-grid-ratio``
 times the originals' (BRISQUE does not see the checkerboard texture of transposed convolutions; the grid score
-does, see ``a3gan.metrics.quality.periodic_artifact_score``). Among eligible ones the lowest verification wins: the mean over A3GAN-0 and A3GAN-5
+does, see ``a3gan.metrics.quality.periodic_artifact_score``), and with ``--max-colour-noise`` the faces' mean
+colour-noise score (``a3gan.metrics.quality.colour_noise_score``; shown in any case) at most that value. Among
+eligible ones the lowest verification wins: the mean over A3GAN-0 and A3GAN-5
 of the independent recognizer's (MobileFace) same-image verification rate at FAR 1e-3, then dlib's as a
 tie-break. Prints a Markdown table and writes it to ``OUT/selection.md``.
 
@@ -43,7 +45,11 @@ def summarize(report: dict, fars: str = "far=0.001") -> dict:
     """The numbers the rule needs, from one report.json."""
     rows = {r["method"]: r for r in report["rows"]}
     orig = rows["Original"]
-    out = {"brisque_orig": orig["brisque"]["mean"], "grid_orig": (orig.get("grid") or {}).get("score")}
+    out = {
+        "brisque_orig": orig["brisque"]["mean"],
+        "grid_orig": (orig.get("grid") or {}).get("score"),
+        "colour_orig": (orig.get("colour") or {}).get("score"),
+    }
     for m in METHODS:
         r = rows[m]
         for rec in ("dlib", "mobileface"):
@@ -52,18 +58,20 @@ def summarize(report: dict, fars: str = "far=0.001") -> dict:
         out[f"det_{m}"] = 100.0 * r["detection"]["centerface"]["rate"]
         out[f"brisque_{m}"] = r["brisque"]["mean"]
         out[f"grid_{m}"] = (r.get("grid") or {}).get("score")
+        out[f"colour_{m}"] = (r.get("colour") or {}).get("score")
         out[f"changed_{m}"] = r["attributes"]["changed_mean"]
     out["step"] = report["settings"]["models"]["a3gan"]["meta"].get("step")
     return out
 
 
-def _has_grid(report: Path) -> bool:
-    """Reports written before the grid score existed are evaluated again (the cache keeps that quick)."""
+def _has_scores(report: Path) -> bool:
+    """Reports written before the grid and colour-noise scores existed are evaluated again (the cache keeps that
+    quick)."""
     try:
         rows = json.loads(report.read_text())["rows"]
     except (OSError, ValueError, KeyError):
         return False
-    return all("grid" in r for r in rows)
+    return all("grid" in r and "colour" in r for r in rows)
 
 
 def _mean(values: list[float | None]) -> float:
@@ -72,7 +80,11 @@ def _mean(values: list[float | None]) -> float:
 
 
 def rank(
-    summaries: dict[str, dict], brisque_margin: float, min_detection: float, max_grid_ratio: float = 2.0
+    summaries: dict[str, dict],
+    brisque_margin: float,
+    min_detection: float,
+    max_grid_ratio: float = 2.0,
+    max_colour_noise: float | None = None,
 ) -> tuple[list[dict], str | None]:
     """Rows with eligibility and the score; the winner's name (None when nothing is eligible)."""
     rows = []
@@ -83,7 +95,14 @@ def rank(
         ver_dlib = _mean([s[f"ver_dlib_{m}"] for m in METHODS])
         grids = [s.get(f"grid_{m}") for m in METHODS]
         grid = None if s.get("grid_orig") is None or None in grids else _mean(grids) / s["grid_orig"]
+        colours = [s.get(f"colour_{m}") for m in METHODS]
+        colour = None if None in colours else _mean(colours)
         why = []
+        if max_colour_noise is not None:
+            if colour is None:
+                why.append("colour noise not measured")
+            elif colour > max_colour_noise:
+                why.append(f"colour noise {colour:.3f} > {max_colour_noise:g}")
         if grid is None:
             why.append("grid score not measured")
         elif grid > max_grid_ratio:
@@ -98,6 +117,7 @@ def rank(
                 **s,
                 "brisque": brisque,
                 "grid": grid,
+                "colour": colour,
                 "det": det,
                 "score": (ver_ind, ver_dlib),
                 "eligible": not why,
@@ -115,15 +135,16 @@ def table(rows: list[dict], winner: str | None) -> str:
 
     lines = [
         "| checkpoint | step | Ver. MobileFace A3GAN-0 / -5 | Ver. dlib A3GAN-0 / -5 | CenterFace det. | BRISQUE "
-        "| grid (x originals) | attr. changed (A3GAN-5, m=1) | eligible |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| grid (x originals) | colour noise | attr. changed (A3GAN-5, m=1) | eligible |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         name = f"**{r['name']}** (winner)" if r["name"] == winner else r["name"]
         lines.append(
             f"| {name} | {r['step']} | {f(r['ver_mobileface_a3gan-0'])} / {f(r['ver_mobileface_a3gan-5'])} "
             f"| {f(r['ver_dlib_a3gan-0'])} / {f(r['ver_dlib_a3gan-5'])} | {r['det']:.2f} | {r['brisque']:.1f} "
-            f"| {f(r.get('grid'), '{:.1f}')} | {100 * float(r['changed_a3gan-5']):.1f} | {'yes' if r['eligible'] else 'no: ' + r['why']} |"
+            f"| {f(r.get('grid'), '{:.1f}')} | {f(r.get('colour'), '{:.3f}')} "
+            f"| {100 * float(r['changed_a3gan-5']):.1f} | {'yes' if r['eligible'] else 'no: ' + r['why']} |"
         )
     return "\n".join(lines)
 
@@ -138,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--brisque-margin", type=float, default=10.0)
     ap.add_argument("--min-detection", type=float, default=0.90)
     ap.add_argument("--max-grid-ratio", type=float, default=2.0)
+    ap.add_argument("--max-colour-noise", type=float, default=None)
     a = ap.parse_args(argv)
 
     a.out.mkdir(parents=True, exist_ok=True)
@@ -150,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         name = checkpoint_name(ckpt)
         out = a.out / name
         report = out / "report.json"
-        if not report.is_file() or not _has_grid(report):
+        if not report.is_file() or not _has_scores(report):
             if seed_cache is not None and not (out / "cache").exists():
                 shutil.copytree(seed_cache, out / "cache")
             cmd = [
@@ -165,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         if (out / "cache").is_dir():
             seed_cache = out / "cache"
         summaries[name] = summarize(json.loads(report.read_text()))
-    rows, winner = rank(summaries, a.brisque_margin, a.min_detection, a.max_grid_ratio)
+    rows, winner = rank(summaries, a.brisque_margin, a.min_detection, a.max_grid_ratio, a.max_colour_noise)
     text = table(rows, winner) + "\n\nwinner: " + (winner or "none eligible") + "\n"
     (a.out / "selection.md").write_text(text)
     print(text)

@@ -23,14 +23,15 @@ def sel():
     return _script("select_model")
 
 
-def _summary(mobile, dlib, det, brisque, orig=16.0, step=1, grid=2.0, grid_orig=2.0):
-    s = {"brisque_orig": orig, "step": step, "grid_orig": grid_orig}
+def _summary(mobile, dlib, det, brisque, orig=16.0, step=1, grid=2.0, grid_orig=2.0, colour=0.01):
+    s = {"brisque_orig": orig, "step": step, "grid_orig": grid_orig, "colour_orig": 0.005}
     for m in ("a3gan-0", "a3gan-5"):
         s[f"ver_mobileface_{m}"] = mobile
         s[f"ver_dlib_{m}"] = dlib
         s[f"det_{m}"] = det
         s[f"brisque_{m}"] = brisque
         s[f"grid_{m}"] = grid
+        s[f"colour_{m}"] = colour
         s[f"changed_{m}"] = 0.1
     return s
 
@@ -84,6 +85,23 @@ def test_grid_guard_excludes_checkerboard_faces(sel):
     assert winner == "grid"
 
 
+def test_colour_noise_guard_is_opt_in(sel):
+    sums = {
+        "smooth": _summary(mobile=8.0, dlib=1.0, det=95.0, brisque=20.0, colour=0.04),
+        "speckled": _summary(mobile=2.0, dlib=0.0, det=95.0, brisque=20.0, colour=0.28),
+        "old": {**_summary(mobile=1.0, dlib=0.0, det=95.0, brisque=20.0), "colour_a3gan-0": None},
+    }
+    rows, winner = sel.rank(sums, 10.0, 0.9)
+    assert winner == "old"  # without the guard the colour score is only shown
+    rows, winner = sel.rank(sums, 10.0, 0.9, max_colour_noise=0.1)
+    by = {r["name"]: r for r in rows}
+    assert winner == "smooth"
+    assert by["smooth"]["colour"] == pytest.approx(0.04)
+    assert "colour noise 0.280 > 0.1" in by["speckled"]["why"]
+    assert "colour noise not measured" in by["old"]["why"]
+    assert "colour noise" in sel.table(rows, winner)
+
+
 def test_checkpoint_name(sel):
     assert sel.checkpoint_name(Path("runs/r1/checkpoints/step_000250.safetensors")) == "r1-step_000250"
     assert sel.checkpoint_name(Path("x/model.safetensors")) == "x-model"
@@ -99,19 +117,21 @@ def test_summarize_reads_a_report(sel):
             "detection": {"centerface": {"rate": det}},
             "brisque": {"mean": brisque},
             "grid": {"score": 4.0},
+            "colour": {"score": 0.2},
             "attributes": {"changed_mean": 0.25},
         }
 
     report = {
         "settings": {"models": {"a3gan": {"meta": {"step": 7}}}},
         "rows": [
-            {"method": "Original", "brisque": {"mean": 16.5}, "grid": {"score": 2.0}},
+            {"method": "Original", "brisque": {"mean": 16.5}, "grid": {"score": 2.0}, "colour": {"score": 0.005}},
             row("a3gan-0", 0.2, 0.95, 21.0),
             row("a3gan-5", 0.1, 0.9, 23.0),
         ],
     }
     s = sel.summarize(json.loads(json.dumps(report)))
     assert s["step"] == 7 and s["brisque_orig"] == 16.5 and s["grid_orig"] == 2.0 and s["grid_a3gan-0"] == 4.0
+    assert s["colour_orig"] == 0.005 and s["colour_a3gan-5"] == 0.2
     assert s["ver_mobileface_a3gan-0"] == pytest.approx(20.0)
     assert s["ver_dlib_a3gan-5"] == pytest.approx(10.0)
     assert s["det_a3gan-5"] == pytest.approx(90.0)

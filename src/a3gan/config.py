@@ -28,7 +28,7 @@ class ConfigError(ValueError):
 SKIPS = ("scu", "stu", "none")  # Table 1 ablations: SCU (paper), STU (STGAN), no SCU (plain skip)
 INJECTS = ("adain", "concat")  # Table 1 ablation: AdaIN (paper) or concatenation ("w/o AdaIN")
 IDENTITY_BACKENDS = ("dlib", "arcface", "none")
-UPSAMPLES = ("deconv", "resize")  # G's x2 upsampling: Table 2's DeConv(4,2), or resize-convolution
+UPSAMPLES = ("deconv", "resize", "bilinear")  # G's x2 upsampling: Table 2's DeConv(4,2), or resize-convolution
 ATT2_FORMS = ("inverse", "target")  # L_att2: Eq. 11 literally, or per-attribute BCE toward the flipped a_m
 
 

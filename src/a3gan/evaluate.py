@@ -97,6 +97,17 @@ def _brisque_summary(steps, images, label: str) -> dict:
     return {"mean": float(np.mean(scores)) if scores else float("nan"), "n": len(scores), "failed": failed}
 
 
+def _colour_summary(images) -> dict:
+    """Colour-noise score of the face crops, see :func:`a3gan.metrics.quality.colour_noise_score`; ``score``
+    None when the crops do not allow it."""
+    from a3gan.metrics.quality import colour_noise_score
+
+    try:
+        return colour_noise_score(np.asarray(images))
+    except InputError as e:
+        return {"score": None, "why": str(e)}
+
+
 def _grid_summary(images) -> dict:
     """Periodic (checkerboard) artifact score of the face crops, see
     :func:`a3gan.metrics.quality.periodic_artifact_score`; ``score`` None when the crop size does not allow it."""
@@ -678,6 +689,7 @@ def _measure(
         row["attributes"]["mask"] = mask
     row["brisque"] = _brisque_summary(steps, anon, f"{name}: BRISQUE")
     row["grid"] = _grid_summary(anon)
+    row["colour"] = _colour_summary(anon)
     if ctx.fid is not None:
         ctx.fid.reset_fake()
         for i in range(0, len(anon), 32):
@@ -1007,6 +1019,7 @@ def _original_row(ctx: _Context, steps: _Steps) -> dict[str, Any]:
         }
     row["brisque"] = _brisque_summary(steps, ctx.faces.crops, "original: BRISQUE")
     row["grid"] = _grid_summary(ctx.faces.crops)
+    row["colour"] = _colour_summary(ctx.faces.crops)
     row["fid"] = {"value": None}
     return row
 

@@ -132,8 +132,11 @@ def test_evaluate_end_to_end_on_synthetic_celeba(tiny_setup, stub_recognizer, tm
     # the grid (periodic artifact) score is measured for every row and shown in the main table
     for m in rows:
         assert rows[m]["grid"]["n"] == 15 and rows[m]["grid"]["score"] > 0
+        assert rows[m]["colour"]["n"] == 15 and rows[m]["colour"]["score"] >= 0
+    # blackout has no fine colour detail; the originals' score is a photo's
+    assert rows["blackout"]["colour"]["score"] <= rows["Original"]["colour"]["score"] + 1e-9
     md = (out / "report.md").read_text()
-    assert "Grid ↓" in md
+    assert "Grid ↓" in md and "Colour noise ↓" in md
     assert "| Original |" in md and "| blackout |" in md and "n/a (weights unavailable)" in md
     for png in rep["plots"]:
         assert (out / png).stat().st_size > 5000

@@ -101,3 +101,42 @@ def test_periodic_artifact_score_bad_arguments():
         Q.periodic_artifact_score(np.zeros((2, 64, 32, 3)))
     with pytest.raises(InputError, match="stack"):
         Q.periodic_artifact_score(np.zeros((64, 64, 3, 1, 1)))
+
+
+def test_colour_noise_score_grey_and_hand_values():
+    """Grey images have no chroma at all (score 0). One image of a pure luma checkerboard plus a chroma
+    checkerboard of a quarter of its amplitude: all the power is at the Nyquist corner, so the ratio is the
+    ratio of squared amplitudes of the two patterns (hand value 1/16 * (Cb^2 + Cr^2) / Y^2 for the colour used)."""
+    faces = _natural_faces(4)
+    grey = np.repeat(faces.mean(-1, keepdims=True), 3, axis=-1)
+    assert Q.colour_noise_score(grey)["score"] == pytest.approx(0.0, abs=1e-12)
+    ii, jj = np.mgrid[:32, :32]
+    s = np.where((ii + jj) % 2 == 0, 1.0, -1.0)[..., None]
+    luma = s * np.ones(3)  # (1, 1, 1): Y = 1, Cb = Cr = 0
+    red = s * np.array([1.0, 0.0, 0.0])  # (1, 0, 0): Y = .299, Cb = -.168736, Cr = .5
+    img = 100 + 20 * luma + 5 * red
+    y = 20 + 5 * 0.299
+    cb, cr = 5 * -0.168736, 5 * 0.5
+    got = Q.colour_noise_score(img[None])
+    assert got["score"] == pytest.approx((cb**2 + cr**2) / y**2, rel=1e-6)
+    assert got["n"] == 1
+
+
+def test_colour_noise_score_natural_vs_coloured_noise():
+    faces = _natural_faces(8).astype(np.float64)
+    clean = Q.colour_noise_score(faces)["score"]
+    rng = np.random.default_rng(0)
+    noisy = np.clip(faces + rng.normal(0, 6, faces.shape), 0, 255)
+    assert clean < 0.05
+    assert Q.colour_noise_score(noisy)["score"] > 3 * clean
+    # brightness and contrast change luma and chroma alike: the ratio stays
+    assert Q.colour_noise_score(faces * 0.5 + 40)["score"] == pytest.approx(clean, rel=1e-6)
+
+
+def test_colour_noise_score_bad_arguments():
+    with pytest.raises(InputError, match="RGB"):
+        Q.colour_noise_score(np.zeros((2, 64, 64)))
+    with pytest.raises(InputError, match="square"):
+        Q.colour_noise_score(np.zeros((2, 64, 32, 3)))
+    with pytest.raises(InputError, match="cutoff"):
+        Q.colour_noise_score(np.zeros((2, 64, 64, 3)), cutoff=0.6)

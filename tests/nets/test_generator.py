@@ -91,8 +91,9 @@ def test_scu_equation_by_hand():
 @pytest.mark.parametrize(
     "overrides",
     [[], ["skip=stu"], ["skip=none"], ["use_mask=false"], ["inject=concat"], ["upsample=resize"],
-     ["upsample=resize", "skip=stu"]],
-    ids=["scu", "w/ STU", "w/o SCU", "w/o mask", "w/o AdaIN", "resize", "resize+STU"],
+     ["upsample=resize", "skip=stu"],
+     ["upsample=bilinear"]],
+    ids=["scu", "w/ STU", "w/o SCU", "w/o mask", "w/o AdaIN", "resize", "resize+STU", "bilinear"],
 )
 def test_ablation_variants_forward_backward(overrides):
     cfg = load_config("tiny", overrides)
@@ -144,7 +145,7 @@ def test_bad_arguments():
 
 def test_upconv_shapes_and_bad_mode():
     x = torch.randn(2, 8, 5, 7)
-    for mode in ("deconv", "resize"):
+    for mode in ("deconv", "resize", "bilinear"):
         assert upconv(8, 4, mode)(x).shape == (2, 4, 10, 14)
     assert isinstance(upconv(8, 4), torch.nn.ConvTranspose2d)  # the paper's DeConv(4,2) keeps its weight names
     with pytest.raises(ValueError, match="upsampling"):
@@ -165,6 +166,31 @@ def test_resize_upsampling_cannot_make_a_checkerboard():
     assert dec.std().item() > 1e-3
     # the deconv pattern repeats every 2 pixels
     assert torch.allclose(dec[:-2], dec[2:], atol=1e-6) and torch.allclose(dec[:, :-2], dec[:, 2:], atol=1e-6)
+
+
+def test_bilinear_upsampling_leaves_no_blocks():
+    """A single bright pixel (a 2x2 block pattern's source) through nearest x2 + identity conv comes out as a flat
+    2x2 block; through bilinear x2 it is spread smoothly (hand values: 1-D weights 0.75/0.25 -> 0.5625 centre)."""
+    x = torch.zeros(1, 1, 4, 4)
+    x[0, 0, 1, 1] = 1.0
+    outs = {}
+    for mode in ("resize", "bilinear"):
+        up = upconv(1, 1, mode, bias=False)
+        with torch.no_grad():
+            up[1].weight.zero_()
+            up[1].weight[0, 0, 1, 1] = 1.0  # identity 3x3 kernel: the output is the upsampled map
+            outs[mode] = up(x)[0, 0]
+    assert torch.equal(outs["resize"][2:4, 2:4], torch.ones(2, 2)) and outs["resize"].sum().item() == 4.0
+    b = outs["bilinear"]
+    assert torch.allclose(b[2:4, 2:4], torch.full((2, 2), 0.5625))
+    assert torch.isclose(b[1, 2], torch.tensor(0.1875)) and torch.isclose(b[1, 1], torch.tensor(0.0625))
+    assert torch.isclose(b.sum(), torch.tensor(4.0))  # bilinear x2 keeps the mass of an interior pixel
+
+
+def test_resize_checkpoint_loads_into_bilinear_generator():
+    a = Generator(load_config("tiny", ["upsample=resize"]).model)
+    b = Generator(load_config("tiny", ["upsample=bilinear"]).model)
+    b.load_state_dict(a.state_dict(), strict=True)
 
 
 def test_resize_generator_has_no_transposed_convolutions():

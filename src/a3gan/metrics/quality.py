@@ -110,3 +110,39 @@ def periodic_artifact_score(images: np.ndarray | list[np.ndarray]) -> dict[str, 
             if ratio > best:
                 best, at = ratio, [u, v]
     return {"score": best, "at": at, "n": int(n_img)}
+
+
+#: ITU-R BT.601 RGB -> (Y, Cb, Cr) without offsets (the JPEG colour transform).
+_YCBCR = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+
+
+def colour_noise_score(images: np.ndarray | list[np.ndarray], cutoff: float = 0.25) -> dict[str, Any]:
+    """Colour noise of a set of N x N RGB images: per image, the power of its chroma channels (Cb, Cr) at spatial
+    frequencies of at least ``cutoff`` cycles/pixel (half of Nyquist for 0.25), divided by the power of its luma
+    (Y) at the same frequencies; the median over the images (Hann-windowed FFT, means removed).
+
+    Camera photos carry little fine colour detail (sensors demosaic colour at a coarser scale, and JPEG keeps
+    chroma at half resolution), so the ratio is small: 0.005 on 128 CelebA crops at 64 px, 0.006 after a 5x5 box
+    blur. A generator that paints a patchwork of coloured pixels, which BRISQUE and the grid score do not catch,
+    scores 0.1-0.8 (the small-preset checkpoints up to model v3: 0.28), as does a photo with sensor-like noise of
+    sigma 6/255 (0.17). Returns ``{"score": median ratio, "n": number of images}``.
+    """
+    arr = np.asarray(images)
+    if arr.ndim != 4 or arr.shape[0] < 1 or arr.shape[-1] != 3:
+        raise InputError(f"expected a stack of RGB images (n, N, N, 3), got shape {arr.shape}")
+    if not 0.0 < cutoff < 0.5:
+        raise InputError(f"cutoff must be in (0, 0.5) cycles/pixel, got {cutoff}")
+    n_img, h, w = arr.shape[:3]
+    if h != w or h < 16:
+        raise InputError(f"the colour noise score needs square images of at least 16 px, got {h}x{w}")
+    ycc = arr.astype(np.float64) @ _YCBCR.T
+    ycc = ycc - ycc.mean(axis=(1, 2), keepdims=True)
+    win = np.hanning(h)
+    ycc = ycc * win[None, :, None, None] * win[None, None, :, None]
+    power = np.abs(np.fft.fft2(ycc, axes=(1, 2))) ** 2
+    f = np.fft.fftfreq(h)
+    high = np.sqrt(f[:, None] ** 2 + f[None, :] ** 2) >= cutoff
+    luma = power[:, high, 0].sum(axis=1)
+    chroma = power[:, high, 1:].sum(axis=(1, 2))
+    ratio = chroma / np.maximum(luma, 1e-12)
+    return {"score": float(np.median(ratio)), "n": int(n_img)}

@@ -14,7 +14,8 @@ Reading between the lines of Table 2 (documented choices):
   every level halves/doubles the resolution.
 - LeakyReLU slope 0.2 (STGAN/AttGAN).
 - ``model.upsample="resize"`` (not in paper) replaces every DeConv(4,2) of the generator (decoder, SCU W_T, STU)
-  by nearest x2 upsampling + Conv(3,1), see :func:`upconv`. Default ``"deconv"`` = Table 2.
+  by nearest x2 upsampling + Conv(3,1), ``"bilinear"`` by bilinear x2 + Conv(3,1), see :func:`upconv`. Default
+  ``"deconv"`` = Table 2.
 - SCU (Eq. 6-7): W_T is DeConv(C_{l+1}, C_l, 4, 2) (upsamples F̂^{l+1} to F^l's size); W_f is a 3x3 convolution
   (2 C_l -> C_l) followed by a sigmoid. Eq. 6-7 show no normalisation or activation, so none is added. With a 3x3
   gate the SCU has 57.9% of the parameters of STGAN's STU at the same widths, which matches the paper's "57.8%"
@@ -38,16 +39,23 @@ def _enc_block(cin: int, cout: int) -> nn.Sequential:
 
 def upconv(cin: int, cout: int, mode: str = "deconv", bias: bool = True) -> nn.Module:
     """A x2 upsampling convolution: Table 2's DeConv(cin, cout, 4, 2) (``mode="deconv"``, the paper) or, for
-    ``mode="resize"`` (not in paper), nearest-neighbour x2 upsampling followed by Conv(cin, cout, 3, 1).
+    ``mode="resize"`` (not in paper), nearest-neighbour x2 upsampling followed by Conv(cin, cout, 3, 1), or for
+    ``mode="bilinear"`` (not in paper) the same with bilinear x2 upsampling. Both resize modes have the same
+    parameters (state-dict names and shapes), so a ``resize`` checkpoint loads into a ``bilinear`` generator.
 
     A stride-2 transposed convolution with a 4x4 kernel adds its kernel unevenly to the output pixels, which
     gives the well-known checkerboard pattern (Odena et al., "Deconvolution and Checkerboard Artifacts", 2016);
-    resize-convolution cannot produce it at initialisation."""
+    resize-convolution cannot produce it at initialisation. Nearest-neighbour upsampling copies each pixel into a
+    2x2 block, and five of them in a row leave blocky structure at the coarse scales; bilinear interpolation
+    does not."""
     if mode == "deconv":
         return nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=bias)
-    if mode == "resize":
-        return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1, bias=bias))
-    raise ValueError(f"unknown upsampling mode {mode!r} (deconv, resize)")
+    if mode in ("resize", "bilinear"):
+        up = nn.Upsample(scale_factor=2, mode="nearest") if mode == "resize" else nn.Upsample(
+            scale_factor=2, mode="bilinear", align_corners=False
+        )
+        return nn.Sequential(up, nn.Conv2d(cin, cout, 3, 1, 1, bias=bias))
+    raise ValueError(f"unknown upsampling mode {mode!r} (deconv, resize, bilinear)")
 
 
 def _dec_block(cin: int, cout: int, mode: str = "deconv") -> nn.Sequential:
