@@ -54,6 +54,11 @@ class ModelConfig:
     # cannot make the checkerboard pattern of stride-2 transposed convolutions (Odena et al. 2016). Trained
     # small-preset generators kept a 2-px grid on every face with "deconv".
     upsample: str = "deconv"
+    # Not in paper: sigma (px at model.resolution) of a fixed Gaussian blur on the chroma (Cb, Cr) of G's output,
+    # luma untouched; 0 = off (paper). Photos carry little fine colour detail (JPEG keeps chroma at half
+    # resolution); trained small-preset generators painted a patchwork of coloured pixels (colour-noise score
+    # 0.28 vs CelebA's 0.005). Parameter-free, so it can be switched on for a checkpoint trained without it.
+    chroma_blur: float = 0.0
 
     @property
     def n_attrs(self) -> int:
@@ -75,6 +80,8 @@ class ModelConfig:
             )
         if self.width <= 0 or self.ainet_width <= 0:
             raise ConfigError("model.width and model.ainet_width must be positive")
+        if not 0.0 <= float(self.chroma_blur) <= 8.0:
+            raise ConfigError(f"model.chroma_blur must be in [0, 8] px, got {self.chroma_blur}")
         if self.n_attrs < 1:
             raise ConfigError("model.attributes must not be empty")
 

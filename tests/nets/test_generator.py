@@ -198,3 +198,64 @@ def test_resize_generator_has_no_transposed_convolutions():
     assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in G.modules())
     G = Generator(load_config("tiny").model)
     assert sum(isinstance(m, torch.nn.ConvTranspose2d) for m in G.modules()) == 4 + 3  # decoder + SCU W_T
+
+
+def test_chroma_blur_keeps_luma_and_grey_images():
+    from a3gan.nets.generator import ChromaBlur
+
+    torch.manual_seed(0)
+    cb = ChromaBlur(1.0)
+    grey = torch.rand(2, 1, 16, 16).expand(2, 3, 16, 16) * 2 - 1
+    assert torch.allclose(cb(grey), grey, atol=1e-5)  # no chroma: nothing to blur
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    y = cb(x)
+    w = torch.tensor([0.299, 0.587, 0.114])
+    luma = lambda t: torch.einsum("c,bchw->bhw", w, t)  # noqa: E731
+    assert torch.allclose(luma(y), luma(x), atol=1e-5)
+    assert not torch.allclose(y, x, atol=1e-2)
+    # a constant colour is unchanged (the kernel sums to 1, reflect padding)
+    const = torch.tensor([0.5, -0.2, 0.1]).view(1, 3, 1, 1).expand(1, 3, 8, 8)
+    assert torch.allclose(cb(const), const, atol=1e-5)
+
+
+def test_chroma_blur_hand_values():
+    """A red/cyan column pair pattern along x with equal luma: sigma 1 blurs Cr like the 1-D kernel does.
+    Kernel radius 3 (ceil(3 sigma)), weights exp(-t^2/2) / sum; the centre of an alternating +-1 pattern becomes
+    sum_t (-1)^t g_t = (1 - 2 e^-0.5 + 2 e^-2 - 2 e^-4.5) / (1 + 2 e^-0.5 + 2 e^-2 + 2 e^-4.5)."""
+    import math as _m
+
+    from a3gan.nets.generator import ChromaBlur
+
+    e = [_m.exp(-(t**2) / 2) for t in range(4)]
+    expect = (e[0] - 2 * e[1] + 2 * e[2] - 2 * e[3]) / (e[0] + 2 * e[1] + 2 * e[2] + 2 * e[3])
+    sign = torch.tensor([(-1.0) ** j for j in range(16)]).view(1, 1, 1, 16).expand(1, 1, 16, 16)
+    inv = torch.linalg.inv(torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]]))
+    ycc = torch.cat([torch.zeros(1, 2, 16, 16), 0.2 * sign], dim=1)  # Y = Cb = 0, Cr = +-0.2
+    x = torch.einsum("ij,bjhw->bihw", inv, ycc)
+    y = ChromaBlur(1.0)(x)
+    cr = torch.einsum("j,bjhw->bhw", torch.tensor([0.5, -0.418688, -0.081312]), y)
+    assert torch.allclose(cr[0, :, 8], torch.full((16,), 0.2 * expect), atol=1e-5)
+
+
+def test_chroma_blur_in_generator_gradients_and_checkpoints():
+    a = Generator(load_config("tiny", ["upsample=resize"]).model)
+    b = Generator(load_config("tiny", ["upsample=resize", "chroma_blur=1.0"]).model)
+    assert b.chroma is not None and a.chroma is None
+    b.load_state_dict(a.state_dict(), strict=True)  # no parameters, no saved buffers
+    assert sum(p.numel() for p in a.parameters()) == sum(p.numel() for p in b.parameters())
+    x = torch.randn(2, 3, 32, 32, requires_grad=True)
+    m = torch.zeros(2, a.cfg.n_attrs)
+    z = torch.randn(2, a.cfg.z_dim)
+    a.eval(), b.eval()
+    ya, yb = a(x, m, z), b(x, m, z)
+    assert yb.shape == ya.shape and not torch.allclose(ya, yb)
+    yb.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    with pytest.raises(ConfigError, match="chroma_blur"):
+        load_config("tiny", ["chroma_blur=-1"])
+    from a3gan.nets.generator import ChromaBlur
+
+    with pytest.raises(ValueError, match="sigma"):
+        ChromaBlur(0.0)
+    with pytest.raises(ValueError, match="too large"):
+        ChromaBlur(4.0)(torch.zeros(1, 3, 8, 8))

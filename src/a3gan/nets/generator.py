@@ -13,6 +13,7 @@ Reading between the lines of Table 2 (documented choices):
 - Convolutions followed by BN carry no bias (the BN shift makes it redundant); kernel 4, stride 2, padding 1 so
   every level halves/doubles the resolution.
 - LeakyReLU slope 0.2 (STGAN/AttGAN).
+- ``model.chroma_blur`` (not in paper, 0 = off) blurs the chroma of the output image, see :class:`ChromaBlur`.
 - ``model.upsample="resize"`` (not in paper) replaces every DeConv(4,2) of the generator (decoder, SCU W_T, STU)
   by nearest x2 upsampling + Conv(3,1), ``"bilinear"`` by bilinear x2 + Conv(3,1), see :func:`upconv`. Default
   ``"deconv"`` = Table 2.
@@ -26,7 +27,10 @@ Reading between the lines of Table 2 (documented choices):
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from a3gan.config import ModelConfig
@@ -108,6 +112,39 @@ class STU(nn.Module):
         return (1 - z) * s_hat + z * hidden, new_state
 
 
+#: ITU-R BT.601 RGB -> (Y, Cb, Cr) without offsets (JPEG's colour transform); its inverse maps back.
+_RGB2YCC = [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]]
+
+
+class ChromaBlur(nn.Module):
+    """Not in paper (``model.chroma_blur``): blur the chroma of an RGB image with a fixed separable Gaussian of
+    ``sigma`` px (reflect padding), leaving its luma as it is. No parameters; differentiable."""
+
+    def __init__(self, sigma: float):
+        super().__init__()
+        if sigma <= 0:
+            raise ValueError(f"ChromaBlur needs sigma > 0, got {sigma}")
+        self.sigma = float(sigma)
+        r = max(1, int(math.ceil(3 * self.sigma)))
+        t = torch.arange(-r, r + 1, dtype=torch.float64)
+        g = torch.exp(-(t**2) / (2 * self.sigma**2))
+        self.register_buffer("kernel", (g / g.sum()).float(), persistent=False)
+        m = torch.tensor(_RGB2YCC, dtype=torch.float64)
+        self.register_buffer("to_ycc", m.float(), persistent=False)
+        self.register_buffer("to_rgb", torch.linalg.inv(m).float(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ycc = torch.einsum("ij,bjhw->bihw", self.to_ycc.to(x.dtype), x)
+        c = ycc[:, 1:]
+        r = self.kernel.numel() // 2
+        k = self.kernel.to(x.dtype)
+        if r >= min(c.shape[-2:]):
+            raise ValueError(f"chroma_blur sigma {self.sigma} is too large for a {tuple(c.shape[-2:])} image")
+        c = F.conv2d(F.pad(c, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1).expand(2, 1, 1, -1), groups=2)
+        c = F.conv2d(F.pad(c, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1).expand(2, 1, -1, 1), groups=2)
+        return torch.einsum("ij,bjhw->bihw", self.to_rgb.to(x.dtype), torch.cat([ycc[:, :1], c], dim=1))
+
+
 class PlainSkip(nn.Module):
     """"A3GAN w/o SCU": the encoder feature goes to the decoder unchanged (a U-Net skip)."""
 
@@ -148,6 +185,7 @@ class Generator(nn.Module):
                 dec.append(_dec_block(c_prev + skip_c, cout, cfg.upsample))
                 c_prev = cout
         self.decoder = nn.ModuleList(dec)
+        self.chroma = ChromaBlur(cfg.chroma_blur) if cfg.chroma_blur > 0 else None
 
     @property
     def z_dim(self) -> int:
@@ -191,4 +229,6 @@ class Generator(nn.Module):
         h = self.decoder[0](h)
         for k in range(1, len(self.decoder)):
             h = self.decoder[k](torch.cat([h, f_hat[len(feats) - 1 - k]], dim=1))
+        if self.chroma is not None:
+            h = self.chroma(h)
         return h
