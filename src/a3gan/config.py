@@ -54,6 +54,11 @@ class ModelConfig:
     # cannot make the checkerboard pattern of stride-2 transposed convolutions (Odena et al. 2016). Trained
     # small-preset generators kept a 2-px grid on every face with "deconv".
     upsample: str = "deconv"
+    # Not in paper: the x2 upsampling of the output layer (D5) alone; "" = as ``upsample``. Bilinear everywhere
+    # removes the blocky lattice but also the finest detail (a single linear 3x3 conv after a bilinear x2 cannot
+    # bring back frequencies near the output's Nyquist: luma power above half Nyquist 0.28-0.38x CelebA's, BRISQUE
+    # 35 vs 15); "resize" here with "bilinear" elsewhere keeps both.
+    upsample_last: str = ""
     # Not in paper: sigma (px at model.resolution) of a fixed Gaussian blur on the chroma (Cb, Cr) of G's output,
     # luma untouched; 0 = off (paper). Photos carry little fine colour detail (JPEG keeps chroma at half
     # resolution); trained small-preset generators painted a patchwork of coloured pixels (colour-noise score
@@ -74,6 +79,10 @@ class ModelConfig:
             raise ConfigError(f"model.inject must be one of {INJECTS}, got {self.inject!r}")
         if self.upsample not in UPSAMPLES:
             raise ConfigError(f"model.upsample must be one of {UPSAMPLES}, got {self.upsample!r}")
+        if self.upsample_last not in ("", *UPSAMPLES):
+            raise ConfigError(f"model.upsample_last must be empty or one of {UPSAMPLES}, got {self.upsample_last!r}")
+        if "deconv" in (self.upsample, self.upsample_last) and self.upsample_last not in ("", self.upsample):
+            raise ConfigError("model.upsample_last: deconv cannot be mixed with resize modes (different weights)")
         if self.resolution % (2**self.n_layers) or self.resolution < 2**self.n_layers:
             raise ConfigError(
                 f"model.resolution must be a positive multiple of {2**self.n_layers}, got {self.resolution}"

@@ -187,6 +187,21 @@ def test_bilinear_upsampling_leaves_no_blocks():
     assert torch.isclose(b.sum(), torch.tensor(4.0))  # bilinear x2 keeps the mass of an interior pixel
 
 
+def test_upsample_last_sets_only_the_output_layer():
+    G = Generator(load_config("tiny", ["upsample=bilinear", "upsample_last=resize"]).model)
+    ups = [m for m in G.modules() if isinstance(m, torch.nn.Upsample)]
+    out_up = G.decoder[-1][0][0]
+    assert out_up.mode == "nearest"
+    assert all(m.mode == "bilinear" for m in ups if m is not out_up) and len(ups) == 4 + 3  # decoder + SCU W_T
+    G.load_state_dict(Generator(load_config("tiny", ["upsample=resize"]).model).state_dict(), strict=True)
+    y = G.eval()(torch.randn(2, 3, 32, 32), torch.zeros(2, G.cfg.n_attrs), torch.randn(2, G.cfg.z_dim))
+    assert y.shape == (2, 3, 32, 32)
+    with pytest.raises(ConfigError, match="upsample_last"):
+        load_config("tiny", ["upsample_last=bicubic"])
+    with pytest.raises(ConfigError, match="deconv"):
+        load_config("tiny", ["upsample=bilinear", "upsample_last=deconv"])
+
+
 def test_resize_checkpoint_loads_into_bilinear_generator():
     a = Generator(load_config("tiny", ["upsample=resize"]).model)
     b = Generator(load_config("tiny", ["upsample=bilinear"]).model)

@@ -13,6 +13,7 @@ Reading between the lines of Table 2 (documented choices):
 - Convolutions followed by BN carry no bias (the BN shift makes it redundant); kernel 4, stride 2, padding 1 so
   every level halves/doubles the resolution.
 - LeakyReLU slope 0.2 (STGAN/AttGAN).
+- ``model.upsample_last`` (not in paper, "" = as ``upsample``) sets the output layer's upsampling alone.
 - ``model.chroma_blur`` (not in paper, 0 = off) blurs the chroma of the output image, see :class:`ChromaBlur`.
 - ``model.upsample="resize"`` (not in paper) replaces every DeConv(4,2) of the generator (decoder, SCU W_T, STU)
   by nearest x2 upsampling + Conv(3,1), ``"bilinear"`` by bilinear x2 + Conv(3,1), see :func:`upconv`. Default
@@ -180,7 +181,7 @@ class Generator(nn.Module):
             skip_c = enc_ch[L - 1 - k]
             cout = enc_ch[L - 1 - k] if k < L - 1 else None
             if cout is None:  # D5: output layer
-                dec.append(nn.Sequential(upconv(c_prev + skip_c, 3, cfg.upsample), nn.Tanh()))
+                dec.append(nn.Sequential(upconv(c_prev + skip_c, 3, cfg.upsample_last or cfg.upsample), nn.Tanh()))
             else:
                 dec.append(_dec_block(c_prev + skip_c, cout, cfg.upsample))
                 c_prev = cout
