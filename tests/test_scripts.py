@@ -85,14 +85,16 @@ def test_grid_guard_excludes_checkerboard_faces(sel):
     assert winner == "grid"
 
 
-def test_colour_noise_guard_is_opt_in(sel):
+def test_colour_noise_guard(sel):
     sums = {
         "smooth": _summary(mobile=8.0, dlib=1.0, det=95.0, brisque=20.0, colour=0.04),
         "speckled": _summary(mobile=2.0, dlib=0.0, det=95.0, brisque=20.0, colour=0.28),
         "old": {**_summary(mobile=1.0, dlib=0.0, det=95.0, brisque=20.0), "colour_a3gan-0": None},
     }
-    rows, winner = sel.rank(sums, 10.0, 0.9)
+    rows, winner = sel.rank(sums, 10.0, 0.9, max_colour_noise=None)
     assert winner == "old"  # without the guard the colour score is only shown
+    rows, winner = sel.rank(sums, 10.0, 0.9)
+    assert winner == "smooth"  # default guard 0.05
     rows, winner = sel.rank(sums, 10.0, 0.9, max_colour_noise=0.1)
     by = {r["name"]: r for r in rows}
     assert winner == "smooth"
