@@ -284,3 +284,41 @@ def test_lowpass_removes_checkerboard_keeps_smooth_content():
     x = torch.rand(1, 3, 8, 8)
     assert losses.lowpass(x, 1) is x
     assert losses.lowpass(x, 2).shape == x.shape
+
+
+def test_jitter_pair_off_same_transform_and_hand_shift():
+    a, b = torch.randn(3, 3, 16, 16), torch.randn(3, 3, 16, 16)
+    assert losses.jitter_pair(a, b, 0.0) == (a, b)  # off: the very same tensors
+    g = torch.Generator().manual_seed(0)
+    ja, jb = losses.jitter_pair(a, a.clone(), 2.0, g)
+    torch.testing.assert_close(ja, jb)  # one transform per sample, applied to both images
+    assert not torch.allclose(ja, a)
+    # a constant image stays constant under any similarity transform (border padding)
+    c = torch.full((2, 3, 16, 16), 0.3)
+    torch.testing.assert_close(losses.jitter_pair(c, c, 3.0, g)[0], c)
+
+
+def test_jitter_pair_hand_values(monkeypatch):
+    """With the draws fixed to u = (0, 0, 1, 0) the transform is a pure shift by +px in x: the output pixel at
+    column j samples the input at column j + px (theta's tx = 2 px / W in normalised coordinates)."""
+    monkeypatch.setattr(torch, "rand", lambda n, k, generator=None: torch.tensor([[0.5, 0.5, 1.0, 0.5]]).expand(n, k))
+    ramp = torch.arange(16.0).view(1, 1, 1, 16).expand(1, 1, 8, 16).contiguous()
+    out, _ = losses.jitter_pair(ramp, ramp, 2.0)
+    torch.testing.assert_close(out[0, 0, :, :12], ramp[0, 0, :, 2:14])
+    assert (out[0, 0, :, 14:] == 15.0).all()  # border padding past the edge
+
+
+def test_jitter_pair_gradients_and_bad_arguments():
+    a = torch.randn(2, 3, 16, 16)
+    b = torch.randn(2, 3, 16, 16, requires_grad=True)
+    _, jb = losses.jitter_pair(a, b, 1.5, torch.Generator().manual_seed(1))
+    jb.sum().backward()
+    assert b.grad is not None and torch.isfinite(b.grad).all() and b.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match=">= 0"):
+        losses.jitter_pair(a, a, -1.0)
+    with pytest.raises(ValueError, match="one shape"):
+        losses.jitter_pair(a, a[:1], 1.0)
+    from a3gan.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="deid_jitter"):
+        load_config("tiny", ["loss.deid_jitter=20"])

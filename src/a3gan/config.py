@@ -126,6 +126,11 @@ class LossConfig:
     # cosine of two different CelebA people at 64 px (deid_lowpass 2, 128 training images): p10 0.82, median
     # 0.87; plain Eq. 12 drove it to 0.72 with a texture no real face has. None = off (Eq. 12).
     deid_margin: float | None = None
+    # Not in paper: before φ in L_deid, move the real and the fake face by the same random similarity transform
+    # (shift up to deid_jitter px, scale 1 +- deid_jitter/32, rotation +- 2*deid_jitter degrees; "expectation over
+    # transformation", Athalye et al. 2018). φ's steepest direction on a 64 px face is a patchwork of coloured
+    # 2x2 blocks; a pattern that fools φ only at one exact position cannot pay, a new face can. 0 = off.
+    deid_jitter: float = 0.0
 
 
 @dataclass
@@ -170,6 +175,8 @@ class Config:
             raise ConfigError("loss.lambda_div must be >= 0, loss.div_tau > 0 and loss.div_pool >= 1")
         if self.loss.deid_margin is not None and not -1.0 <= self.loss.deid_margin <= 1.0:
             raise ConfigError(f"loss.deid_margin must be in [-1, 1] or null, got {self.loss.deid_margin}")
+        if not 0.0 <= float(self.loss.deid_jitter) <= 8.0:
+            raise ConfigError(f"loss.deid_jitter must be in [0, 8] px, got {self.loss.deid_jitter}")
         if self.loss.deid_lowpass < 1:
             raise ConfigError(f"loss.deid_lowpass must be >= 1, got {self.loss.deid_lowpass}")
         return self

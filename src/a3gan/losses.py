@@ -23,6 +23,8 @@ source value (the attribute is kept).
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -74,6 +76,30 @@ def diversity(
     num = (fake1 - fake2).abs().flatten(1).mean(1)
     den = (z1 - z2).abs().flatten(1).mean(1).clamp_min(1e-8)
     return -torch.clamp(num / den, max=tau).mean()
+
+
+def jitter_pair(
+    a: torch.Tensor, b: torch.Tensor, px: float, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Not in paper (``loss.deid_jitter``): warp ``a`` and ``b`` (B, C, H, W) by the same random similarity
+    transform per sample - shift up to ``px`` pixels in x and y, scale 1 +- px/32, rotation +- 2*px degrees
+    (uniform draws; bilinear, border padding). ``px`` = 0 returns the inputs unchanged."""
+    if px < 0:
+        raise ValueError(f"jitter must be >= 0 px, got {px}")
+    if px == 0:
+        return a, b
+    if a.shape != b.shape or a.dim() != 4:
+        raise ValueError(f"jitter_pair needs two (B,C,H,W) tensors of one shape, got {tuple(a.shape)}, {tuple(b.shape)}")
+    n, _, h, w = a.shape
+    u = torch.rand(n, 4, generator=generator).to(device=a.device, dtype=a.dtype) * 2 - 1  # uniform in [-1, 1]
+    scale = 1 + u[:, 0] * (px / 32.0)
+    ang = u[:, 1] * math.radians(2 * px)
+    tx, ty = u[:, 2] * (2 * px / w), u[:, 3] * (2 * px / h)  # pixels -> normalised [-1, 1] coordinates
+    cos, sin = torch.cos(ang) / scale, torch.sin(ang) / scale
+    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
+    grid = F.affine_grid(theta, list(a.shape), align_corners=False)
+    warp = lambda t: F.grid_sample(t, grid, mode="bilinear", padding_mode="border", align_corners=False)  # noqa: E731
+    return warp(a), warp(b)
 
 
 def lowpass(img: torch.Tensor, k: int) -> torch.Tensor:

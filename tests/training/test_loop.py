@@ -326,3 +326,43 @@ def test_deid_sees_lowpassed_images(tmp_path: Path, synthetic_celeba: Path, monk
     # the generated image (second call) is full of pixel-level detail at init: raw 0.22, low-passed ~0.02
     detail = (lowpass(seen[1], 2) - seen[1]).abs().mean().item()
     assert detail > 0.1 if k == 1 else detail < 0.05
+
+
+def test_deid_jitter_moves_what_phi_sees(tmp_path: Path, synthetic_celeba: Path, monkeypatch) -> None:
+    """With loss.deid_jitter the real image φ sees is no longer the batch image itself (it was warped), and the
+    run trains; with 0 φ gets the batch image unchanged."""
+    import a3gan.training.loop as L
+
+    seen: list[torch.Tensor] = []
+
+    class StubPhi(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = torch.nn.Linear(3 * 32 * 32, 8)
+
+        def forward(self, img: torch.Tensor) -> torch.Tensor:
+            seen.append(img.detach().clone())
+            return self.proj(img.flatten(1))
+
+    monkeypatch.setattr(L, "_build_identity", lambda cfg, dev: (StubPhi().requires_grad_(False), {"name": "stub"}))
+    import a3gan.losses as losses_mod
+
+    batches: list[torch.Tensor] = []
+    real_jitter = losses_mod.jitter_pair
+
+    def jitter_spy(a, b, px, generator=None):
+        batches.append(a.detach().clone())
+        return real_jitter(a, b, px, generator)
+
+    monkeypatch.setattr(losses_mod, "jitter_pair", jitter_spy)
+    for px, name in ((0.0, "off"), (3.0, "on")):
+        seen.clear(), batches.clear()
+        train(
+            tiny("train.total_steps=1", "train.ckpt_every=1", f"loss.deid_jitter={px}"),
+            synthetic_celeba,
+            tmp_path / name,
+            progress=False,
+        )
+        assert len(seen) == 2 and len(batches) == 1 and "g/deid" in records(tmp_path / name)[-1]
+        moved = (seen[0] - batches[0]).abs().mean().item()
+        assert moved == 0.0 if px == 0 else moved > 1e-3
