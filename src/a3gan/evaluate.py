@@ -97,24 +97,15 @@ def _brisque_summary(steps, images, label: str) -> dict:
     return {"mean": float(np.mean(scores)) if scores else float("nan"), "n": len(scores), "failed": failed}
 
 
-def _colour_summary(images) -> dict:
-    """Colour-noise score of the face crops, see :func:`a3gan.metrics.quality.colour_noise_score`; ``score``
-    None when the crops do not allow it."""
-    from a3gan.metrics.quality import colour_noise_score
+def _score_summary(name: str, images) -> dict:
+    """An image-set score of the face crops from :mod:`a3gan.metrics.quality`: ``"grid"``
+    (:func:`~a3gan.metrics.quality.periodic_artifact_score`) or ``"colour"``
+    (:func:`~a3gan.metrics.quality.colour_noise_score`); ``score`` None when the crops do not allow it."""
+    from a3gan.metrics import quality as Q
 
+    fn = {"grid": Q.periodic_artifact_score, "colour": Q.colour_noise_score}[name]
     try:
-        return colour_noise_score(np.asarray(images))
-    except InputError as e:
-        return {"score": None, "why": str(e)}
-
-
-def _grid_summary(images) -> dict:
-    """Periodic (checkerboard) artifact score of the face crops, see
-    :func:`a3gan.metrics.quality.periodic_artifact_score`; ``score`` None when the crop size does not allow it."""
-    from a3gan.metrics.quality import periodic_artifact_score
-
-    try:
-        return periodic_artifact_score(np.asarray(images))
+        return fn(np.asarray(images))
     except InputError as e:
         return {"score": None, "why": str(e)}
 
@@ -688,8 +679,8 @@ def _measure(
         )
         row["attributes"]["mask"] = mask
     row["brisque"] = _brisque_summary(steps, anon, f"{name}: BRISQUE")
-    row["grid"] = _grid_summary(anon)
-    row["colour"] = _colour_summary(anon)
+    row["grid"] = _score_summary("grid", anon)
+    row["colour"] = _score_summary("colour", anon)
     if ctx.fid is not None:
         ctx.fid.reset_fake()
         for i in range(0, len(anon), 32):
@@ -1018,8 +1009,8 @@ def _original_row(ctx: _Context, steps: _Steps) -> dict[str, Any]:
             "n": n,
         }
     row["brisque"] = _brisque_summary(steps, ctx.faces.crops, "original: BRISQUE")
-    row["grid"] = _grid_summary(ctx.faces.crops)
-    row["colour"] = _colour_summary(ctx.faces.crops)
+    row["grid"] = _score_summary("grid", ctx.faces.crops)
+    row["colour"] = _score_summary("colour", ctx.faces.crops)
     row["fid"] = {"value": None}
     return row
 

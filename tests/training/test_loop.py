@@ -297,6 +297,20 @@ def test_target_att2_and_diversity_term_train(tmp_path: Path, synthetic_celeba: 
     assert plain.step == 1 and all("g/div" not in r for r in records(tmp_path / "p"))
 
 
+class _RecordingPhi(torch.nn.Module):
+    """A stand-in identity network for 32 px images that records every image it is shown."""
+
+    def __init__(self, seen: list[torch.Tensor]) -> None:
+        super().__init__()
+        self.seen = seen
+        self.proj = torch.nn.Linear(3 * 32 * 32, 8)
+        self.requires_grad_(False)
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        self.seen.append(img.detach().clone())
+        return self.proj(img.flatten(1))
+
+
 @pytest.mark.parametrize("k", [1, 2])
 def test_deid_sees_lowpassed_images(tmp_path: Path, synthetic_celeba: Path, monkeypatch, k: int) -> None:
     """L_deid's φ gets both images through losses.lowpass(·, loss.deid_lowpass): with k = 2 every 2x2 block of
@@ -306,16 +320,7 @@ def test_deid_sees_lowpassed_images(tmp_path: Path, synthetic_celeba: Path, monk
 
     seen: list[torch.Tensor] = []
 
-    class StubPhi(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.proj = torch.nn.Linear(3 * 32 * 32, 8)
-
-        def forward(self, img: torch.Tensor) -> torch.Tensor:
-            seen.append(img.detach().clone())
-            return self.proj(img.flatten(1))
-
-    monkeypatch.setattr(L, "_build_identity", lambda cfg, dev: (StubPhi().requires_grad_(False), {"name": "stub"}))
+    monkeypatch.setattr(L, "_build_identity", lambda cfg, dev: (_RecordingPhi(seen), {"name": "stub"}))
     train(
         tiny("train.total_steps=1", "train.ckpt_every=1", f"loss.deid_lowpass={k}"),
         synthetic_celeba,
@@ -335,16 +340,7 @@ def test_deid_jitter_moves_what_phi_sees(tmp_path: Path, synthetic_celeba: Path,
 
     seen: list[torch.Tensor] = []
 
-    class StubPhi(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.proj = torch.nn.Linear(3 * 32 * 32, 8)
-
-        def forward(self, img: torch.Tensor) -> torch.Tensor:
-            seen.append(img.detach().clone())
-            return self.proj(img.flatten(1))
-
-    monkeypatch.setattr(L, "_build_identity", lambda cfg, dev: (StubPhi().requires_grad_(False), {"name": "stub"}))
+    monkeypatch.setattr(L, "_build_identity", lambda cfg, dev: (_RecordingPhi(seen), {"name": "stub"}))
     import a3gan.losses as losses_mod
 
     batches: list[torch.Tensor] = []

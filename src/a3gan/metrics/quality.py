@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from a3gan.colour import RGB_TO_YCBCR
 from a3gan.errors import InputError
 
 
@@ -112,10 +113,6 @@ def periodic_artifact_score(images: np.ndarray | list[np.ndarray]) -> dict[str, 
     return {"score": best, "at": at, "n": int(n_img)}
 
 
-#: ITU-R BT.601 RGB -> (Y, Cb, Cr) without offsets (the JPEG colour transform).
-_YCBCR = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
-
-
 def colour_noise_score(images: np.ndarray | list[np.ndarray], cutoff: float = 0.25) -> dict[str, Any]:
     """Colour noise of a set of N x N RGB images: per image, the power of its chroma channels (Cb, Cr) at spatial
     frequencies of at least ``cutoff`` cycles/pixel (half of Nyquist for 0.25), divided by the power of its luma
@@ -135,7 +132,7 @@ def colour_noise_score(images: np.ndarray | list[np.ndarray], cutoff: float = 0.
     n_img, h, w = arr.shape[:3]
     if h != w or h < 16:
         raise InputError(f"the colour noise score needs square images of at least 16 px, got {h}x{w}")
-    ycc = arr.astype(np.float64) @ _YCBCR.T
+    ycc = arr.astype(np.float64) @ np.asarray(RGB_TO_YCBCR).T
     ycc = ycc - ycc.mean(axis=(1, 2), keepdims=True)
     win = np.hanning(h)
     ycc = ycc * win[None, :, None, None] * win[None, None, :, None]

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from a3gan.colour import RGB_TO_YCBCR
 from a3gan.config import ModelConfig
 from a3gan.nets.ainet import AINet
 
@@ -113,10 +114,6 @@ class STU(nn.Module):
         return (1 - z) * s_hat + z * hidden, new_state
 
 
-#: ITU-R BT.601 RGB -> (Y, Cb, Cr) without offsets (JPEG's colour transform); its inverse maps back.
-_RGB2YCC = [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]]
-
-
 class ChromaBlur(nn.Module):
     """Not in paper (``model.chroma_blur``): blur the chroma of an RGB image with a fixed separable Gaussian of
     ``sigma`` px (reflect padding), leaving its luma as it is. No parameters; differentiable."""
@@ -130,7 +127,7 @@ class ChromaBlur(nn.Module):
         t = torch.arange(-r, r + 1, dtype=torch.float64)
         g = torch.exp(-(t**2) / (2 * self.sigma**2))
         self.register_buffer("kernel", (g / g.sum()).float(), persistent=False)
-        m = torch.tensor(_RGB2YCC, dtype=torch.float64)
+        m = torch.tensor(RGB_TO_YCBCR, dtype=torch.float64)
         self.register_buffer("to_ycc", m.float(), persistent=False)
         self.register_buffer("to_rgb", torch.linalg.inv(m).float(), persistent=False)
 
