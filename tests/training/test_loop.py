@@ -362,3 +362,22 @@ def test_deid_jitter_moves_what_phi_sees(tmp_path: Path, synthetic_celeba: Path,
         assert len(seen) == 2 and len(batches) == 1 and "g/deid" in records(tmp_path / name)[-1]
         moved = (seen[0] - batches[0]).abs().mean().item()
         assert moved == 0.0 if px == 0 else moved > 1e-3
+
+
+def test_images_seen_adds_up_across_resumes_with_another_n_critic(tmp_path: Path, synthetic_celeba: Path) -> None:
+    """images_seen counts what was drawn: 2 steps at n_critic 1 (2 batches each), then 1 step at n_critic 2
+    (3 batches): (2 * 2 + 1 * 3) * batch."""
+    from a3gan.checkpoint import read_checkpoint
+
+    cfg = tiny("train.total_steps=2", "train.ckpt_every=1", "train.n_critic=1")
+    bs = cfg.train.batch_size
+    train(cfg, synthetic_celeba, tmp_path / "r", progress=False)
+    res = train(
+        tiny("train.total_steps=3", "train.ckpt_every=1", "train.n_critic=2"),
+        synthetic_celeba,
+        tmp_path / "r",
+        resume=True,
+        progress=False,
+    )
+    _, _, meta = read_checkpoint(res.last_checkpoint)
+    assert res.step == 3 and int(meta["images_seen"]) == (2 * 2 + 1 * 3) * bs

@@ -222,8 +222,9 @@ def train(
 
     step = 0
     ref = run.latest() if resume else None
+    seen_at_start = 0  # images seen before this process's first step (carried across resumes)
     if ref is not None:
-        tensors, _, _ = read_checkpoint(ref.weights)
+        tensors, _, ref_meta = read_checkpoint(ref.weights)
         for name, mod in (("G", G), ("D", D), ("G_ema", G_ema)):
             sd = module_state(tensors, name)
             try:
@@ -244,6 +245,10 @@ def train(
         if len(rngs) == world:
             restore_rng(rngs[rank])
         step = ref.step
+        try:
+            seen_at_start = int(ref_meta["images_seen"])
+        except (KeyError, TypeError, ValueError):  # older checkpoints: as if every step had today's n_critic
+            seen_at_start = step * (tc.n_critic + 1) * tc.batch_size
     start_step = step
 
     # ---- logging, fixed sample inputs ------------------------------------------------------------------------
@@ -280,7 +285,7 @@ def train(
                 "identity": identity_desc,
                 "world_size": world,
                 "replica_hashes": hashes,
-                "images_seen": at * (tc.n_critic + 1) * tc.batch_size,
+                "images_seen": seen_at_start + (at - start_step) * (tc.n_critic + 1) * tc.batch_size,
                 "a3gan_version": __version__,
             }
             save_checkpoint(path, {"G": G, "D": D, "G_ema": G_ema}, cfg, meta)
