@@ -56,12 +56,13 @@ def upconv(cin: int, cout: int, mode: str = "deconv", bias: bool = True) -> nn.M
     does not."""
     if mode == "deconv":
         return nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=bias)
-    if mode in ("resize", "bilinear"):
-        up = nn.Upsample(scale_factor=2, mode="nearest") if mode == "resize" else nn.Upsample(
-            scale_factor=2, mode="bilinear", align_corners=False
-        )
-        return nn.Sequential(up, nn.Conv2d(cin, cout, 3, 1, 1, bias=bias))
-    raise ValueError(f"unknown upsampling mode {mode!r} (deconv, resize, bilinear)")
+    if mode == "resize":
+        up = nn.Upsample(scale_factor=2, mode="nearest")
+    elif mode == "bilinear":
+        up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+    else:
+        raise ValueError(f"unknown upsampling mode {mode!r} (deconv, resize, bilinear)")
+    return nn.Sequential(up, nn.Conv2d(cin, cout, 3, 1, 1, bias=bias))
 
 
 def _dec_block(cin: int, cout: int, mode: str = "deconv") -> nn.Sequential:
