@@ -40,6 +40,11 @@ def test_config_errors(tmp_path):
     assert load_config("small", ["loss.deid_margin=null"]).loss.deid_margin is None
     with pytest.raises(ConfigError, match="deid_lowpass"):
         load_config("small", ["loss.deid_lowpass=0"])
+    with pytest.raises(ConfigError, match="deid_blur"):
+        load_config("small", ["loss.deid_blur=-1"])
+    with pytest.raises(ConfigError, match="set only one"):
+        load_config("small", ["loss.deid_blur=1", "loss.deid_lowpass=2"])
+    assert load_config("small", ["loss.deid_blur=1.0"]).loss.deid_blur == 1.0
     bad = tmp_path / "b.yaml"
     bad.write_text("model: [1, 2\n")
     with pytest.raises(ConfigError, match="not valid YAML"):

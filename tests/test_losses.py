@@ -286,6 +286,18 @@ def test_lowpass_removes_checkerboard_keeps_smooth_content():
     assert losses.lowpass(x, 2).shape == x.shape
 
 
+def test_id_lowpass_picks_the_configured_low_pass():
+    from a3gan.config import LossConfig
+    from a3gan.filters import gaussian_blur, gaussian_kernel1d
+
+    x = torch.rand(2, 3, 16, 16)
+    assert losses.id_lowpass(x, LossConfig()) is x  # both off: φ sees the image itself
+    torch.testing.assert_close(losses.id_lowpass(x, LossConfig(deid_lowpass=2)), losses.lowpass(x, 2))
+    torch.testing.assert_close(
+        losses.id_lowpass(x, LossConfig(deid_blur=1.5)), gaussian_blur(x, gaussian_kernel1d(1.5))
+    )
+
+
 def test_jitter_pair_off_same_transform_and_hand_shift():
     a, b = torch.randn(3, 3, 16, 16), torch.randn(3, 3, 16, 16)
     assert losses.jitter_pair(a, b, 0.0) == (a, b)  # off: the very same tensors

@@ -121,6 +121,11 @@ class LossConfig:
     # With the full-resolution φ, G lowered the dlib similarity with a high-frequency (checkerboard) pattern
     # rather than a new face; a pattern the low-pass removes cannot pay.
     deid_lowpass: int = 1
+    # Not in paper: Gaussian blur (sigma px) of both images before φ in L_deid instead of deid_lowpass's pooling.
+    # The pooling's gradient is constant on a fixed grid of 2x2 blocks, so every L_deid step pushed G's output
+    # toward a 2-px lattice (what model v4's faces carry); a Gaussian is shift-equivariant and its gradient has no
+    # grid. 0 = off; cannot be combined with deid_lowpass > 1.
+    deid_blur: float = 0.0
     # Not in paper: hinge on L_deid, mean(max(cos - deid_margin, 0)): G stops lowering the similarity once a face
     # is below the margin, so the adversarial and attribute terms, not φ's blind spots, shape it from there. dlib
     # cosine of two different CelebA people at 64 px (deid_lowpass 2, 128 training images): p10 0.82, median
@@ -179,6 +184,10 @@ class Config:
             raise ConfigError(f"loss.deid_jitter must be in [0, 8] px, got {self.loss.deid_jitter}")
         if self.loss.deid_lowpass < 1:
             raise ConfigError(f"loss.deid_lowpass must be >= 1, got {self.loss.deid_lowpass}")
+        if not 0.0 <= float(self.loss.deid_blur) <= 8.0:
+            raise ConfigError(f"loss.deid_blur must be in [0, 8] px, got {self.loss.deid_blur}")
+        if self.loss.deid_blur > 0 and self.loss.deid_lowpass > 1:
+            raise ConfigError("loss.deid_blur and loss.deid_lowpass are two low-passes before φ; set only one")
         return self
 
     def to_dict(self) -> dict[str, Any]:

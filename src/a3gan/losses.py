@@ -31,6 +31,7 @@ from torch import nn
 
 from a3gan.attributes import xnor
 from a3gan.config import LossConfig
+from a3gan.filters import gaussian_blur, gaussian_kernel1d
 
 
 def bce_sum(att_logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -107,6 +108,14 @@ def lowpass(img: torch.Tensor, k: int) -> torch.Tensor:
     if k <= 1:
         return img
     return F.interpolate(F.avg_pool2d(img, k), size=img.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def id_lowpass(img: torch.Tensor, cfg: LossConfig) -> torch.Tensor:
+    """What φ sees in L_deid (not in paper): ``img`` Gaussian-blurred by ``cfg.deid_blur`` px if set, else
+    low-passed by ``cfg.deid_lowpass`` pooling (1 = unchanged)."""
+    if cfg.deid_blur > 0:
+        return gaussian_blur(img, gaussian_kernel1d(float(cfg.deid_blur)))
+    return lowpass(img, cfg.deid_lowpass)
 
 
 def deid(emb_real: torch.Tensor, emb_fake: torch.Tensor, margin: float | None = None) -> torch.Tensor:

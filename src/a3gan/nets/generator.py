@@ -28,14 +28,12 @@ Reading between the lines of Table 2 (documented choices):
 
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from a3gan.colour import RGB_TO_YCBCR
 from a3gan.config import ModelConfig
+from a3gan.filters import gaussian_blur, gaussian_kernel1d
 from a3gan.nets.ainet import AINet
 
 
@@ -124,23 +122,17 @@ class ChromaBlur(nn.Module):
         if sigma <= 0:
             raise ValueError(f"ChromaBlur needs sigma > 0, got {sigma}")
         self.sigma = float(sigma)
-        r = max(1, int(math.ceil(3 * self.sigma)))
-        t = torch.arange(-r, r + 1, dtype=torch.float64)
-        g = torch.exp(-(t**2) / (2 * self.sigma**2))
-        self.register_buffer("kernel", (g / g.sum()).float(), persistent=False)
+        self.register_buffer("kernel", gaussian_kernel1d(self.sigma), persistent=False)
         m = torch.tensor(RGB_TO_YCBCR, dtype=torch.float64)
         self.register_buffer("to_ycc", m.float(), persistent=False)
         self.register_buffer("to_rgb", torch.linalg.inv(m).float(), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ycc = torch.einsum("ij,bjhw->bihw", self.to_ycc.to(x.dtype), x)
-        c = ycc[:, 1:]
-        r = self.kernel.numel() // 2
-        k = self.kernel.to(x.dtype)
-        if r >= min(c.shape[-2:]):
-            raise ValueError(f"chroma_blur sigma {self.sigma} is too large for a {tuple(c.shape[-2:])} image")
-        c = F.conv2d(F.pad(c, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1).expand(2, 1, 1, -1), groups=2)
-        c = F.conv2d(F.pad(c, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1).expand(2, 1, -1, 1), groups=2)
+        try:
+            c = gaussian_blur(ycc[:, 1:], self.kernel)
+        except ValueError:
+            raise ValueError(f"chroma_blur sigma {self.sigma} is too large for a {tuple(x.shape[-2:])} image") from None
         return torch.einsum("ij,bjhw->bihw", self.to_rgb.to(x.dtype), torch.cat([ycc[:, :1], c], dim=1))
 
 

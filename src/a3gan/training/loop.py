@@ -364,11 +364,10 @@ def train(
                         second = (G(x, m, z2), z, z2)
                     emb_real = emb_fake = None
                     if identity is not None:
-                        k = cfg.loss.deid_lowpass
                         x_id, fake_id = losses.jitter_pair(x, fake, cfg.loss.deid_jitter, gen)
                         with torch.no_grad():
-                            emb_real = identity(losses.lowpass(x_id, k))
-                        emb_fake = identity(losses.lowpass(fake_id, k))
+                            emb_real = identity(losses.id_lowpass(x_id, cfg.loss))
+                        emb_fake = identity(losses.id_lowpass(fake_id, cfg.loss))
                     loss_g, logs_g = losses.g_loss(D, fake, a_s, m, emb_real, emb_fake, cfg.loss, second)
                 check_finite(loss_g, "the G loss")
                 opt_g.zero_grad(set_to_none=True)
