@@ -15,7 +15,12 @@ Rule: a checkpoint is *eligible* when its faces pass as faces by measurement - m
 times the originals' (BRISQUE does not see the checkerboard texture of transposed convolutions; the grid score
 does, see ``a3gan.metrics.quality.periodic_artifact_score``), and the faces' mean colour-noise score at most
 ``--max-colour-noise`` (default 0.05, 10x CelebA's 0.005; a patchwork of coloured pixels, which neither BRISQUE nor
-the grid score sees, scores 0.1-0.8, see ``a3gan.metrics.quality.colour_noise_score``). Among eligible ones the lowest verification wins: the mean over A3GAN-0 and A3GAN-5
+the grid score sees, scores 0.1-0.8, see ``a3gan.metrics.quality.colour_noise_score``). Of the checkpoints that pass
+those guards, the realistic ones are those whose realism score KID-MF (``a3gan.metrics.kid``: kernel distance to
+other real faces in the independent recognizer's layer statistics; other real faces ~0) is at most
+``--max-kid-ratio`` (default 2) times the lowest among them (floored at 0.25, sensor-noise level): the guards
+above are blind to faces that have become a soft template with stripes, which KID-MF ranks as a person does.
+Among eligible ones the lowest verification wins: the mean over A3GAN-0 and A3GAN-5
 of the independent recognizer's (MobileFace) same-image verification rate at FAR 1e-3, then dlib's as a
 tie-break. Prints a Markdown table and writes it to ``OUT/selection.md``.
 
@@ -33,6 +38,7 @@ import sys
 from pathlib import Path
 
 METHODS = ("a3gan-0", "a3gan-5")
+KID_FLOOR = 0.25  # KID-MF of real faces with sensor-like noise (sigma 6/255) is 0.17
 
 
 def checkpoint_name(path: Path) -> str:
@@ -59,19 +65,20 @@ def summarize(report: dict, fars: str = "far=0.001") -> dict:
         out[f"brisque_{m}"] = r["brisque"]["mean"]
         out[f"grid_{m}"] = (r.get("grid") or {}).get("score")
         out[f"colour_{m}"] = (r.get("colour") or {}).get("score")
+        out[f"kid_{m}"] = (r.get("kid") or {}).get("score")
         out[f"changed_{m}"] = r["attributes"]["changed_mean"]
     out["step"] = report["settings"]["models"]["a3gan"]["meta"].get("step")
     return out
 
 
 def _has_scores(report: Path) -> bool:
-    """Reports written before the grid and colour-noise scores existed are evaluated again (the cache keeps that
-    quick)."""
+    """Reports written before the grid, colour-noise and KID-MF scores existed are evaluated again (the cache
+    keeps that quick)."""
     try:
         rows = json.loads(report.read_text())["rows"]
     except (OSError, ValueError, KeyError):
         return False
-    return all("grid" in r and "colour" in r for r in rows)
+    return all("grid" in r and "colour" in r and "kid" in r for r in rows)
 
 
 def _mean(values: list[float | None]) -> float:
@@ -85,6 +92,7 @@ def rank(
     min_detection: float,
     max_grid_ratio: float = 2.0,
     max_colour_noise: float | None = 0.05,
+    max_kid_ratio: float | None = 2.0,
 ) -> tuple[list[dict], str | None]:
     """Rows with eligibility and the score; the winner's name (None when nothing is eligible)."""
     rows = []
@@ -97,6 +105,8 @@ def rank(
         grid = None if s.get("grid_orig") is None or None in grids else _mean(grids) / s["grid_orig"]
         colours = [s.get(f"colour_{m}") for m in METHODS]
         colour = None if None in colours else _mean(colours)
+        kids = [s.get(f"kid_{m}") for m in METHODS]
+        kid = None if None in kids else _mean(kids)
         why = []
         if max_colour_noise is not None:
             if colour is None:
@@ -118,12 +128,26 @@ def rank(
                 "brisque": brisque,
                 "grid": grid,
                 "colour": colour,
+                "kid": kid,
                 "det": det,
                 "score": (ver_ind, ver_dlib),
                 "eligible": not why,
                 "why": "; ".join(why),
             }
         )
+    if max_kid_ratio is not None:
+        # realism relative to the most realistic checkpoint that passes the other guards
+        passing = [r["kid"] for r in rows if r["eligible"] and r["kid"] is not None]
+        bound = max_kid_ratio * max(min(passing), KID_FLOOR) if passing else None
+        for r in rows:
+            why = []
+            if r["kid"] is None:
+                why.append("KID-MF not measured")
+            elif bound is not None and r["kid"] > bound:
+                why.append(f"KID-MF {r['kid']:.2f} > {max_kid_ratio:g} x best {bound / max_kid_ratio:.2f}")
+            if why:
+                r["why"] = "; ".join(([r["why"]] if r["why"] else []) + why)
+                r["eligible"] = False
     eligible = [r for r in rows if r["eligible"]]
     winner = min(eligible, key=lambda r: r["score"])["name"] if eligible else None
     return sorted(rows, key=lambda r: r["name"]), winner
@@ -135,15 +159,15 @@ def table(rows: list[dict], winner: str | None) -> str:
 
     lines = [
         "| checkpoint | step | Ver. MobileFace A3GAN-0 / -5 | Ver. dlib A3GAN-0 / -5 | CenterFace det. | BRISQUE "
-        "| grid (x originals) | colour noise | attr. changed (A3GAN-5, m=1) | eligible |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| grid (x originals) | colour noise | KID-MF | attr. changed (A3GAN-5, m=1) | eligible |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         name = f"**{r['name']}** (winner)" if r["name"] == winner else r["name"]
         lines.append(
             f"| {name} | {r['step']} | {f(r['ver_mobileface_a3gan-0'])} / {f(r['ver_mobileface_a3gan-5'])} "
             f"| {f(r['ver_dlib_a3gan-0'])} / {f(r['ver_dlib_a3gan-5'])} | {r['det']:.2f} | {r['brisque']:.1f} "
-            f"| {f(r.get('grid'), '{:.1f}')} | {f(r.get('colour'), '{:.3f}')} "
+            f"| {f(r.get('grid'), '{:.1f}')} | {f(r.get('colour'), '{:.3f}')} | {f(r.get('kid'))} "
             f"| {100 * float(r['changed_a3gan-5']):.1f} | {'yes' if r['eligible'] else 'no: ' + r['why']} |"
         )
     return "\n".join(lines)
@@ -160,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-detection", type=float, default=0.90)
     ap.add_argument("--max-grid-ratio", type=float, default=2.0)
     ap.add_argument("--max-colour-noise", type=float, default=0.05, help="0 or less: no colour-noise guard")
+    ap.add_argument("--max-kid-ratio", type=float, default=2.0, help="0 or less: no realism (KID-MF) guard")
     a = ap.parse_args(argv)
 
     a.out.mkdir(parents=True, exist_ok=True)
@@ -187,7 +212,14 @@ def main(argv: list[str] | None = None) -> int:
         if (out / "cache").is_dir():
             seed_cache = out / "cache"
         summaries[name] = summarize(json.loads(report.read_text()))
-    rows, winner = rank(summaries, a.brisque_margin, a.min_detection, a.max_grid_ratio, a.max_colour_noise if a.max_colour_noise > 0 else None)
+    rows, winner = rank(
+        summaries,
+        a.brisque_margin,
+        a.min_detection,
+        a.max_grid_ratio,
+        a.max_colour_noise if a.max_colour_noise > 0 else None,
+        a.max_kid_ratio if a.max_kid_ratio > 0 else None,
+    )
     text = table(rows, winner) + "\n\nwinner: " + (winner or "none eligible") + "\n"
     (a.out / "selection.md").write_text(text)
     print(text)

@@ -23,7 +23,7 @@ def sel():
     return _script("select_model")
 
 
-def _summary(mobile, dlib, det, brisque, orig=16.0, step=1, grid=2.0, grid_orig=2.0, colour=0.01):
+def _summary(mobile, dlib, det, brisque, orig=16.0, step=1, grid=2.0, grid_orig=2.0, colour=0.01, kid=3.0):
     s = {"brisque_orig": orig, "step": step, "grid_orig": grid_orig, "colour_orig": 0.005}
     for m in ("a3gan-0", "a3gan-5"):
         s[f"ver_mobileface_{m}"] = mobile
@@ -32,6 +32,7 @@ def _summary(mobile, dlib, det, brisque, orig=16.0, step=1, grid=2.0, grid_orig=
         s[f"brisque_{m}"] = brisque
         s[f"grid_{m}"] = grid
         s[f"colour_{m}"] = colour
+        s[f"kid_{m}"] = kid
         s[f"changed_{m}"] = 0.1
     return s
 
@@ -104,6 +105,34 @@ def test_colour_noise_guard(sel):
     assert "colour noise" in sel.table(rows, winner)
 
 
+def test_kid_guard_keeps_checkpoints_near_the_most_realistic(sel):
+    sums = {
+        "real": _summary(mobile=12.0, dlib=3.0, det=95.0, brisque=20.0, kid=2.0),
+        "ok": _summary(mobile=9.0, dlib=2.0, det=95.0, brisque=20.0, kid=3.9),  # 1.95x the best
+        "template": _summary(mobile=2.0, dlib=0.0, det=95.0, brisque=20.0, kid=6.0),  # 3x: too far
+        # the lowest KID of all, but it fails another guard, so it does not set the bar
+        "blocky": _summary(mobile=1.0, dlib=0.0, det=95.0, brisque=20.0, kid=0.5, colour=0.3),
+        "old": {**_summary(mobile=1.0, dlib=0.0, det=95.0, brisque=20.0), "kid_a3gan-5": None},
+    }
+    rows, winner = sel.rank(sums, 10.0, 0.9)
+    by = {r["name"]: r for r in rows}
+    assert winner == "ok"
+    assert by["ok"]["kid"] == pytest.approx(3.9) and by["ok"]["eligible"]
+    assert by["template"]["why"] == "KID-MF 6.00 > 2 x best 2.00"
+    assert "colour noise" in by["blocky"]["why"] and "KID" not in by["blocky"]["why"]
+    assert "KID-MF not measured" in by["old"]["why"]
+    assert "KID-MF" in sel.table(rows, winner)
+    _, winner = sel.rank(sums, 10.0, 0.9, max_kid_ratio=None)
+    assert winner == "old"  # without the guard KID is only shown
+    # the bar never drops below the floor: a near-perfect best does not exclude everything else
+    _, winner = sel.rank(
+        {"a": _summary(5.0, 1.0, 95.0, 20.0, kid=0.01), "b": _summary(4.0, 1.0, 95.0, 20.0, kid=0.45)},
+        10.0,
+        0.9,
+    )
+    assert winner == "b"
+
+
 def test_checkpoint_name(sel):
     assert sel.checkpoint_name(Path("runs/r1/checkpoints/step_000250.safetensors")) == "r1-step_000250"
     assert sel.checkpoint_name(Path("x/model.safetensors")) == "x-model"
@@ -120,20 +149,26 @@ def test_summarize_reads_a_report(sel):
             "brisque": {"mean": brisque},
             "grid": {"score": 4.0},
             "colour": {"score": 0.2},
+            "kid": {"score": 4.5},
             "attributes": {"changed_mean": 0.25},
         }
 
     report = {
         "settings": {"models": {"a3gan": {"meta": {"step": 7}}}},
         "rows": [
-            {"method": "Original", "brisque": {"mean": 16.5}, "grid": {"score": 2.0}, "colour": {"score": 0.005}},
+            {
+                "method": "Original",
+                "brisque": {"mean": 16.5},
+                "grid": {"score": 2.0},
+                "colour": {"score": 0.005},
+            },
             row("a3gan-0", 0.2, 0.95, 21.0),
             row("a3gan-5", 0.1, 0.9, 23.0),
         ],
     }
     s = sel.summarize(json.loads(json.dumps(report)))
     assert s["step"] == 7 and s["brisque_orig"] == 16.5 and s["grid_orig"] == 2.0 and s["grid_a3gan-0"] == 4.0
-    assert s["colour_orig"] == 0.005 and s["colour_a3gan-5"] == 0.2
+    assert s["colour_orig"] == 0.005 and s["colour_a3gan-5"] == 0.2 and s["kid_a3gan-0"] == 4.5
     assert s["ver_mobileface_a3gan-0"] == pytest.approx(20.0)
     assert s["ver_dlib_a3gan-5"] == pytest.approx(10.0)
     assert s["det_a3gan-5"] == pytest.approx(90.0)

@@ -40,6 +40,8 @@ from a3gan.metrics.report import jsonable, write_report
 BASELINES = ("pixelate", "blur", "blackout")
 DEFAULT_METHODS = ("a3gan-0", "a3gan-1", "a3gan-3", "a3gan-5", "a3gan-10", "pixelate", "blur", "blackout")
 DEFAULT_DETECTORS = ("centerface", "dlib-hog")
+KID_REF_N = 600  # reference faces for the realism score (KID-MF), none of them evaluated
+KID_MIN_REF = 50
 DEFAULT_FARS = (1e-3, 1e-2)
 EVAL_RES_NO_MODEL = 128  # the paper's resolution, for baselines-only runs
 MAX_IMPOSTOR = 50_000
@@ -108,6 +110,56 @@ def _score_summary(name: str, images) -> dict:
         return fn(np.asarray(images))
     except InputError as e:
         return {"score": None, "why": str(e)}
+
+
+def _kid_summary(ctx: Any, crops: np.ndarray) -> dict:
+    """Realism score KID-MF of face crops against the reference faces (:mod:`a3gan.metrics.kid`); ``score``
+    None when no reference or no ONNX recognizer is available."""
+    if ctx.kid_ref is None or ctx.kid_net is None:
+        return {"score": None}
+    from a3gan.metrics.kid import kid_by_group
+    from a3gan.pipeline.align import crops_to_tensor
+
+    return kid_by_group(ctx.kid_ref, ctx.kid_net.layer_stats(crops_to_tensor(crops)))
+
+
+def _kid_reference(
+    data: Path, faces: Faces, res: int, seed: int, recs: list, steps: _Steps
+) -> tuple[Any, dict[int, np.ndarray] | None, str | None]:
+    """(ONNX recognizer, its features of up to KID_REF_N aligned faces of ``data`` that are not evaluated, note).
+    KID needs aligned crops (CelebA layout) and an ONNX recognizer such as MobileFace; otherwise (None, None,
+    why)."""
+    from a3gan.identity.onnx_recognizer import OnnxRecognizer
+
+    net = next((r.net for r in recs if isinstance(r.net, OnnxRecognizer)), None)
+    if net is None:
+        return None, None, "realism score KID-MF not measured (no ONNX recognizer such as mobileface)"
+    if not faces.aligned:
+        return None, None, "realism score KID-MF not measured (it needs an aligned CelebA-layout set)"
+    from a3gan.data._decode import DecodeFailure, decode_one
+    from a3gan.data.identity_sets import load_identity_set
+    from a3gan.pipeline.align import crops_to_tensor
+
+    used = set(faces.keys)
+    pool = [p for p, _ in load_identity_set(data, min_per_identity=1).items if _file_key(p) not in used]
+    if len(pool) < 2 * KID_MIN_REF:
+        return (
+            None,
+            None,
+            f"realism score KID-MF not measured (only {len(pool)} faces outside the evaluated set)",
+        )
+    rng = np.random.default_rng(seed + 1)
+    crops = []
+    for i in steps.track(
+        sorted(rng.choice(len(pool), min(KID_REF_N, len(pool)), replace=False)), "KID reference faces"
+    ):
+        try:
+            crops.append(decode_one(str(pool[i]), res))
+        except DecodeFailure:
+            continue
+    if len(crops) < KID_MIN_REF:
+        return None, None, "realism score KID-MF not measured (reference faces failed to decode)"
+    return net, net.layer_stats(crops_to_tensor(np.stack(crops))), None
 
 
 def _file_sha(path: str | Path, n: int = 16) -> str:
@@ -616,6 +668,8 @@ class _Context:
     region: np.ndarray
     fid: Any
     fars: tuple[float, ...]
+    kid_net: Any = None  # the ONNX recognizer whose layers give the realism features (metrics/kid.py)
+    kid_ref: dict[int, np.ndarray] | None = None  # its features of the reference faces (not evaluated ones)
 
 
 def _verification(ctx: _Context, rec: Recognizer, emb: np.ndarray) -> dict[str, Any]:
@@ -681,6 +735,7 @@ def _measure(
     row["brisque"] = _brisque_summary(steps, anon, f"{name}: BRISQUE")
     row["grid"] = _score_summary("grid", anon)
     row["colour"] = _score_summary("colour", anon)
+    row["kid"] = _kid_summary(ctx, anon)
     if ctx.fid is not None:
         ctx.fid.reset_fake()
         for i in range(0, len(anon), 32):
@@ -907,6 +962,10 @@ def run_evaluation(
             for i in range(0, n, 32):
                 fid.update(list(faces.crops[i : i + 32]), real=True)
 
+        kid_net, kid_ref, kid_note = _kid_reference(data, faces, res, seed, recs, steps)
+        if kid_note:
+            notes.append(kid_note)
+
         ctx = _Context(
             faces,
             recs,
@@ -923,6 +982,8 @@ def run_evaluation(
             region,
             fid,
             fars,
+            kid_net,
+            kid_ref,
         )
         rows = [_original_row(ctx, steps)]
         for method, gname in rows_spec:
@@ -1011,6 +1072,7 @@ def _original_row(ctx: _Context, steps: _Steps) -> dict[str, Any]:
     row["brisque"] = _brisque_summary(steps, ctx.faces.crops, "original: BRISQUE")
     row["grid"] = _score_summary("grid", ctx.faces.crops)
     row["colour"] = _score_summary("colour", ctx.faces.crops)
+    row["kid"] = _kid_summary(ctx, ctx.faces.crops)
     row["fid"] = {"value": None}
     return row
 

@@ -135,8 +135,11 @@ def test_evaluate_end_to_end_on_synthetic_celeba(tiny_setup, stub_recognizer, tm
         assert rows[m]["colour"]["n"] == 15 and rows[m]["colour"]["score"] >= 0
     # blackout has no fine colour detail; the originals' score is a photo's
     assert rows["blackout"]["colour"]["score"] <= rows["Original"]["colour"]["score"] + 1e-9
+    # the realism score KID-MF needs an ONNX recognizer (MobileFace): with the stub judge it is not measured
+    assert all(rows[m]["kid"]["score"] is None for m in rows)
+    assert any("KID-MF not measured" in n for n in rep["notes"])
     md = (out / "report.md").read_text()
-    assert "Grid ↓" in md and "Colour noise ↓" in md
+    assert "Grid ↓" in md and "Colour noise ↓" in md and "KID-MF ↓" in md
     assert "| Original |" in md and "| blackout |" in md and "n/a (weights unavailable)" in md
     for png in rep["plots"]:
         assert (out / png).stat().st_size > 5000
@@ -278,6 +281,11 @@ def test_evaluate_on_shared_celeba_subset(celeba_dir, shared_models, tmp_path):
     assert "identity-disjoint" in clf["split"] and clf["heldout_n"] == rep["settings"]["n_images"]
     assert rows["Original"]["detection"]["dlib-hog"]["rate"] > 0.8
     assert rows["blackout"]["detection"]["dlib-hog"]["rate"] < rows["blur"]["detection"]["dlib-hog"]["rate"]
+    # realism score KID-MF against other CelebA faces: originals near 0, blur far, black-out farther
+    # (measured with these 12 faces: 0.35, 8.9, 650)
+    kid = {m: rows[m]["kid"] for m in rows}
+    assert kid["Original"]["n_ref"] >= 50 and kid["Original"]["n"] == rep["settings"]["n_images"]
+    assert abs(kid["Original"]["score"]) < 1.0 < 3.0 < kid["blur"]["score"] < kid["blackout"]["score"]
 
 
 def test_evaluate_in_the_wild_folder_tree(tiny_setup, stub_recognizer, tmp_path):

@@ -65,3 +65,42 @@ def test_bad_model_paths(tmp_path):
     bad.write_bytes(b"garbage")
     with pytest.raises(ModelError, match="not a loadable ONNX model"):
         OnnxRecognizer(bad)
+
+
+def _tiny_onnx(path) -> None:
+    """A 112 px recognizer: Conv 1x1 stride 2 (channel 0 = R, channel 1 = G / 2) -> global pool -> (N, 2)."""
+    onnx = pytest.importorskip("onnx")
+    h = onnx.helper
+    w = np.zeros((2, 3, 1, 1), np.float32)
+    w[0, 0], w[1, 1] = 1.0, 0.5
+    graph = h.make_graph(
+        [
+            h.make_node("Conv", ["input", "w"], ["c"], strides=[2, 2]),
+            h.make_node("GlobalAveragePool", ["c"], ["p"]),
+            h.make_node("Flatten", ["p"], ["embedding"]),
+        ],
+        "tiny",
+        [h.make_tensor_value_info("input", onnx.TensorProto.FLOAT, ["N", 3, 112, 112])],
+        [h.make_tensor_value_info("embedding", onnx.TensorProto.FLOAT, ["N", 2])],
+        [onnx.numpy_helper.from_array(w, "w")],
+    )
+    onnx.save(h.make_model(graph, opset_imports=[h.make_opsetid("", 13)], ir_version=8), str(path))
+
+
+def test_layer_stats_hand_values(tmp_path):
+    """layer_stats: per feature-map size, every conv's channel mean and std over the chip (realism features)."""
+    _tiny_onnx(tmp_path / "tiny.onnx")
+    rec = OnnxRecognizer(tmp_path / "tiny.onnx", threads=1)
+    x = torch.empty(2, 3, 64, 64)
+    x[0] = torch.tensor([0.0, -0.5, 1.0]).view(3, 1, 1)  # flat colours: chip values (x + 1) * 127.5
+    x[1] = torch.tensor([-1.0, 1.0, 0.0]).view(3, 1, 1)
+    stats = rec.layer_stats(x)
+    assert list(stats) == [56] and stats[56].shape == (2, 4)  # [mean c0, mean c1, std c0, std c1]
+    np.testing.assert_allclose(stats[56][0], [127.5, 0.5 * 63.75, 0.0, 0.0], atol=1e-3)
+    np.testing.assert_allclose(stats[56][1], [0.0, 0.5 * 255.0, 0.0, 0.0], atol=1e-3)
+    textured = x[:1].clone()
+    textured[0, 0, ::2] = -1.0  # stripes in R: the std feature sees them, the mean drops
+    t = rec.layer_stats(textured)[56][0]
+    assert t[2] > 10.0 and t[0] < 127.5
+    with pytest.raises(InputError, match="expected images"):
+        rec.layer_stats(torch.zeros(3, 64, 64))

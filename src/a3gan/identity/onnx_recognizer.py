@@ -81,6 +81,7 @@ class OnnxRecognizer(nn.Module):
         self.chip_template = arcface_template(ONNX_SIZE)
         self.aligner = CropAligner(CROP_ARCFACE5_MEAN, self.chip_template, ONNX_SIZE)
         self._sha: str | None = None
+        self._layers: tuple[Any, list[str]] | None = None
         self.eval()
 
     def embed_numpy(self, chips: np.ndarray, normalize: bool = True) -> np.ndarray:
@@ -95,6 +96,48 @@ class OnnxRecognizer(nn.Module):
         if normalize:
             out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
+
+    def layer_stats(self, x: torch.Tensor, batch: int = 64) -> dict[int, np.ndarray]:
+        """Crop-geometry images (B, 3, R, R) in [-1, 1] -> per feature-map size S, the spatial mean and std of
+        every channel of every convolution of the graph at S x S, concatenated: {S: (B, features)}. The
+        features of :mod:`a3gan.metrics.kid` (realism score). Needs the ``onnx`` package to expose the layers."""
+        if x.ndim != 4 or x.shape[1] != 3 or x.shape[0] < 1:
+            raise InputError(f"{self.name}: expected images of shape (B, 3, R, R), got {tuple(x.shape)}")
+        if self._layers is None:
+            try:
+                import onnx
+            except ImportError:
+                raise ModelError("the realism score (KID) needs the onnx package: pip install onnx") from None
+            import onnxruntime as ort
+
+            graph = onnx.load(str(self.path))
+            names = [n.output[0] for n in graph.graph.node if n.op_type == "Conv"]
+            if not names:
+                raise ModelError(f"{self.path}: no convolutions to take realism features from")
+            for name in names:
+                graph.graph.output.append(
+                    onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
+                )
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = self.session.get_session_options().intra_op_num_threads
+            sess = ort.InferenceSession(graph.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+            self._layers = (sess, names)
+        sess, names = self._layers
+        out: dict[int, list[np.ndarray]] = {}
+        with torch.no_grad():
+            for i in range(0, x.shape[0], batch):
+                chips = (self.aligner(x[i : i + batch].detach().float().cpu()).clamp(-1, 1) + 1.0) * 127.5
+                acts = sess.run(
+                    names, {self.input_name: np.ascontiguousarray(chips.numpy(), dtype=np.float32)}
+                )
+                per: dict[int, list[np.ndarray]] = {}
+                for a in acts:
+                    per.setdefault(int(a.shape[-1]), []).append(
+                        np.concatenate([a.mean((2, 3)), a.std((2, 3))], 1)
+                    )
+                for size, parts in per.items():
+                    out.setdefault(size, []).append(np.concatenate(parts, 1))
+        return {size: np.concatenate(parts).astype(np.float64) for size, parts in out.items()}
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:

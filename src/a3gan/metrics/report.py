@@ -101,6 +101,7 @@ def table5(report: dict[str, Any]) -> str:
             "BRISQUE ↓",
             "Grid ↓",
             "Colour noise ↓",
+            "KID-MF ↓",
             "FID ↓",
             "BG SSIM ↑",
             "BG PSNR ↑",
@@ -118,6 +119,7 @@ def table5(report: dict[str, Any]) -> str:
         cells.append(_fmt(row["brisque"]["mean"]))
         cells.append(_fmt((row.get("grid") or {}).get("score")))
         cells.append(_fmt((row.get("colour") or {}).get("score"), digits=3))
+        cells.append(_fmt((row.get("kid") or {}).get("score"), digits=2))
         cells.append("-" if orig else _fmt(_fid(row)))
         bg = row.get("background") or {}
         cells.append("-" if orig else _fmt(bg.get("ssim"), digits=3))
@@ -279,9 +281,7 @@ def failure_table(report: dict[str, Any], min_support: int = 10, top: int = 8) -
     if not gaps:
         return ""
     gaps.sort(key=lambda g: -abs(g[0]))
-    head = "| CelebA label | faces with / without | " + " | ".join(
-        f"{m}: ver. with / without" for m in flags
-    )
+    head = "| CelebA label | faces with / without | " + " | ".join(f"{m}: ver. with / without" for m in flags)
     lines = [
         f"Verification by **{rec}** at {key} (same image), split by the CelebA labels of the evaluated faces; "
         f"the {min(top, len(gaps))} labels with the largest gap for {rows[0]['method']} (each side >= "
@@ -377,6 +377,12 @@ def markdown(report: dict[str, Any]) -> str:
         "- Colour noise: power of the crops' chroma (Cb, Cr) over that of their luma at frequencies above half "
         "Nyquist, median over faces. Photos have little fine colour detail (CelebA: 0.005); a patchwork of "
         "coloured pixels scores 0.1 and more."
+    )
+    out.append(
+        "- KID-MF (realism): kernel inception distance (unbiased, cubic kernel) between the crops and other real "
+        "faces of the set, on the per-channel mean and std of every convolution of the ONNX recognizer (MobileFace; "
+        "never seen in training), mean over its feature-map sizes. Other real faces score about 0, blur and "
+        "pixelation 100 and more; lower is more like real faces."
     )
     out += ["", "## Verification at every operating point", "", verification_table(report), ""]
     out += ["## Detection", "", detection_table(report), ""]
