@@ -161,6 +161,12 @@ class TrainConfig:
     ckpt_every: int = 1000
     keep_ckpts: int = 3
     partition: str = "train"  # CelebA official partition to train on
+    # Fine-tuning (not in paper): a fresh run starts G and G_ema (and D, when the file holds one) from this a3gan
+    # model or checkpoint, e.g. the shipped model; its model config must equal this run's. Ignored on --resume.
+    init_from: str | None = None
+    # D-only steps before the first G step of a fresh run: lets a fresh D catch up with an initialised G (init_from)
+    # before its gradients reach G. Not in paper.
+    d_warmup_steps: int = 0
 
 
 @dataclass

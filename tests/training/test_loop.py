@@ -382,3 +382,109 @@ def test_images_seen_adds_up_across_resumes_with_another_n_critic(tmp_path: Path
     )
     _, _, meta = read_checkpoint(res.last_checkpoint)
     assert res.step == 3 and int(meta["images_seen"]) == (2 * 2 + 1 * 3) * bs
+
+
+def _states(path: Path) -> dict[str, dict[str, torch.Tensor]]:
+    tensors, _, _ = read_checkpoint(path)
+    return {n: module_state(tensors, n) for n in ("G", "D", "G_ema")}
+
+
+def test_init_from_a_checkpoint_starts_from_its_weights(tmp_path: Path, synthetic_celeba: Path) -> None:
+    """train.init_from: a fresh run's G and G_ema start from the file's EMA generator, D from its D; a shipped
+    (G_ema-only) file leaves D at the seed's fresh init; the first record is step 1, not a resume."""
+    src = train(tiny("train.total_steps=2", "train.ckpt_every=2"), synthetic_celeba, tmp_path / "a", progress=False)
+    s = _states(src.last_checkpoint)
+    res = train(
+        tiny("train.total_steps=0", f"train.init_from={src.last_checkpoint}", "train.seed=1"),
+        synthetic_celeba,
+        tmp_path / "b",
+        progress=False,
+    )
+    assert res.step == 0
+    # total_steps 0 writes no checkpoint: rebuild what the run started from through the same function
+    from a3gan.training.loop import _init_from
+
+    cfg = tiny("train.seed=1")
+    torch.manual_seed(1)
+    G, D = Generator(cfg.model), Discriminator(cfg.model)
+    G_ema = Generator(cfg.model)
+    fresh_d = {k: v.clone() for k, v in D.state_dict().items()}
+    assert _init_from(str(src.last_checkpoint), cfg, G, D, G_ema) == ["G", "G_ema", "D"]
+    for name, mod in (("G", G), ("G_ema", G_ema)):
+        for k, v in mod.state_dict().items():
+            assert torch.equal(v, s["G_ema"][k]), (name, k)
+    assert all(torch.equal(v, s["D"][k]) for k, v in D.state_dict().items())
+
+    # a shipped model (G_ema only): D keeps its fresh weights
+    from a3gan.checkpoint import save_checkpoint
+
+    Gs, cfg_s, _ = load_generator(src.last_checkpoint)
+    shipped = tmp_path / "shipped.safetensors"
+    save_checkpoint(shipped, {"G_ema": Gs}, cfg_s, {"step": 2})
+    D2 = Discriminator(cfg.model)
+    D2.load_state_dict(fresh_d)
+    assert _init_from(str(shipped), cfg, Generator(cfg.model), D2, Generator(cfg.model)) == ["G", "G_ema"]
+    assert all(torch.equal(v, fresh_d[k]) for k, v in D2.state_dict().items())
+
+
+def test_init_from_trains_on_and_d_warmup_moves_only_d(
+    tmp_path: Path, synthetic_celeba: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """train.d_warmup_steps: D alone takes that many steps before G's first; one record at step 0 reports it."""
+    import a3gan.losses as losses_mod
+
+    src = train(tiny("train.total_steps=2", "train.ckpt_every=2"), synthetic_celeba, tmp_path / "a", progress=False)
+    g0 = _states(src.last_checkpoint)["G_ema"]
+    ft = ("train.total_steps=1", "train.ckpt_every=1", f"train.init_from={src.last_checkpoint}")
+
+    calls = {"d": 0, "g": 0}
+    orig_d, orig_g = losses_mod.d_loss, losses_mod.g_loss
+
+    def spy_d(*a, **k):
+        calls["d"] += 1
+        return orig_d(*a, **k)
+
+    def spy_g(*a, **k):
+        calls["g"] += 1
+        return orig_g(*a, **k)
+
+    monkeypatch.setattr(losses_mod, "d_loss", spy_d)
+    monkeypatch.setattr(losses_mod, "g_loss", spy_g)
+    res = train(tiny(*ft, "train.d_warmup_steps=3"), synthetic_celeba, tmp_path / "w", progress=False)
+    n_critic = tiny().train.n_critic
+    assert calls == {"d": 3 + n_critic, "g": 1}
+    res_nowarm = train(tiny(*ft), synthetic_celeba, tmp_path / "n", progress=False)
+    assert calls == {"d": 3 + 2 * n_critic, "g": 2}
+
+    rec = records(tmp_path / "w")
+    assert rec[0]["step"] == 0 and rec[0]["d_warmup_steps"] == 3.0 and math.isfinite(rec[0]["d/wdist"])
+    assert [r["step"] for r in records(tmp_path / "n")] == [1]
+    w, n = _states(res.last_checkpoint), _states(res_nowarm.last_checkpoint)
+    assert not all(torch.equal(w["D"][k], n["D"][k]) for k in w["D"])  # the warm-up trained D
+    _, _, meta_w = read_checkpoint(res.last_checkpoint)
+    _, _, meta_n = read_checkpoint(res_nowarm.last_checkpoint)
+    assert meta_w["images_seen"] - meta_n["images_seen"] == 3 * tiny().train.batch_size
+    # one G step from the init weights: G_ema is still close to the file it started from (a fresh init is not)
+    fresh = dict(Generator(tiny().model).named_parameters())  # parameters only: BN statistics are copied
+    far = max((fresh[k].detach() - g0[k]).abs().max().item() for k in fresh)
+    near = max((n["G_ema"][k] - g0[k]).abs().max().item() for k in fresh)
+    assert near < 0.1 * far
+
+
+def test_init_from_bad_files_and_settings(tmp_path: Path, synthetic_celeba: Path) -> None:
+    src = train(tiny("train.total_steps=1", "train.ckpt_every=1"), synthetic_celeba, tmp_path / "a", progress=False)
+    with pytest.raises(InputError, match="model config differs.*width"):
+        train(
+            tiny("train.total_steps=1", f"train.init_from={src.last_checkpoint}", "model.width=0.5"),
+            synthetic_celeba,
+            tmp_path / "b",
+            progress=False,
+        )
+    from a3gan.errors import ModelError
+
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a safetensors file")
+    with pytest.raises(ModelError, match="not a readable safetensors"):
+        train(tiny("train.total_steps=1", f"train.init_from={bad}"), synthetic_celeba, tmp_path / "c", progress=False)
+    with pytest.raises(InputError, match="d_warmup_steps must be >= 0"):
+        train(tiny("train.total_steps=1", "train.d_warmup_steps=-1"), synthetic_celeba, tmp_path / "d", progress=False)

@@ -97,6 +97,35 @@ def _check_same_model(saved: Config, cfg: Config, run: RunDir) -> None:
         )
 
 
+def _init_from(path: str, cfg: Config, G, D, G_ema) -> list[str]:
+    """Load ``train.init_from`` into a fresh run's networks; returns the names of the modules it set.
+
+    G and G_ema both start from the file's EMA generator when it has one (what inference uses), else from its G.
+    D is loaded only when the file holds one (a training checkpoint); a shipped model leaves D fresh.
+    """
+    from a3gan.checkpoint import module_state, read_checkpoint
+
+    tensors, init_cfg, _ = read_checkpoint(path)
+    if init_cfg.to_dict()["model"] != cfg.to_dict()["model"]:
+        diff = sorted(
+            k for k, v in cfg.to_dict()["model"].items() if init_cfg.to_dict()["model"].get(k) != v
+        )
+        raise InputError(f"train.init_from {path}: its model config differs from this run's ({', '.join(diff)})")
+    g_state = module_state(tensors, "G_ema") or module_state(tensors, "G")
+    if not g_state:
+        raise ModelError(f"train.init_from {path}: the file holds no generator weights (G or G_ema)")
+    loaded = []
+    for name, mod, sd in (("G", G, g_state), ("G_ema", G_ema, g_state), ("D", D, module_state(tensors, "D"))):
+        if not sd:
+            continue
+        try:
+            mod.load_state_dict(sd, strict=True)
+        except RuntimeError as e:
+            raise ModelError(f"train.init_from {path}: {name} does not match ({str(e).splitlines()[0]})") from None
+        loaded.append(name)
+    return loaded
+
+
 def load_run_config(out_dir: str | Path) -> Config:
     """The config a run folder was started with (``RUN_DIR/config.yaml``)."""
     p = RunDir(out_dir).config_path
@@ -169,6 +198,8 @@ def train(
         raise InputError(f"train.n_critic must be >= 1, got {tc.n_critic}")
     if tc.total_steps < 0:
         raise InputError(f"train.total_steps must be >= 0, got {tc.total_steps}")
+    if tc.d_warmup_steps < 0:
+        raise InputError(f"train.d_warmup_steps must be >= 0, got {tc.d_warmup_steps}")
     for k in ("log_every", "sample_every", "ckpt_every", "keep_ckpts"):
         if getattr(tc, k) < 1:
             raise InputError(f"train.{k} must be >= 1, got {getattr(tc, k)}")
@@ -216,6 +247,8 @@ def train(
     dist_utils.broadcast_module(G)
     dist_utils.broadcast_module(D)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    if tc.init_from and not resume:  # every process reads the same file, so replicas start identical
+        _init_from(tc.init_from, cfg, G, D, G_ema)
     opt_g = torch.optim.Adam(G.parameters(), lr=tc.lr_g, betas=(tc.beta1, tc.beta2))
     opt_d = torch.optim.Adam(D.parameters(), lr=tc.lr_d, betas=(tc.beta1, tc.beta2))
     opt_g, opt_d = accelerator.prepare(opt_g, opt_d)
@@ -322,7 +355,30 @@ def train(
         if not torch.isfinite(loss).all():
             raise FloatingPointError(f"{what} became {loss.item()} at step {step}; lower the learning rate")
 
+    def d_step(phase: int) -> None:
+        gen, x, a_s, m, z = draw(phase)
+        with torch.no_grad(), accelerator.autocast():
+            fake = G(x, m, z)
+        with accelerator.autocast():
+            loss_d, logs_d = losses.d_loss(D, x, fake, a_s, cfg.loss, generator=gen)
+        check_finite(loss_d, "the D loss")
+        opt_d.zero_grad(set_to_none=True)
+        accelerator.backward(loss_d)
+        dist_utils.all_reduce_grads(D)
+        opt_d.step()
+        avg.add(logs_d)
+
     avg = RunningMean()
+    if start_step == 0 and tc.total_steps > 0 and tc.d_warmup_steps > 0:
+        # D-only warm-up at G step 0 (phases after the iteration's own): G does not move, D learns the current G
+        for group in opt_d.param_groups:
+            group["lr"] = tc.lr_d
+        for i in range(tc.d_warmup_steps):
+            d_step(tc.n_critic + 1 + i)
+        seen_at_start += tc.d_warmup_steps * tc.batch_size
+        warm = dist_utils.mean_over_processes(avg.pop(), dev)
+        if log is not None:  # one record at step 0: what D reached before G's first step
+            log.log(0, {**warm, "d_warmup_steps": float(tc.d_warmup_steps)})
     last_ckpt: Path | None = ref.weights if ref is not None else None
     if start_step == 0 and tc.total_steps > 0:
         write_samples(0)
@@ -340,17 +396,7 @@ def train(
 
             # D steps
             for phase in range(tc.n_critic):
-                gen, x, a_s, m, z = draw(phase)
-                with torch.no_grad(), accelerator.autocast():
-                    fake = G(x, m, z)
-                with accelerator.autocast():
-                    loss_d, logs_d = losses.d_loss(D, x, fake, a_s, cfg.loss, generator=gen)
-                check_finite(loss_d, "the D loss")
-                opt_d.zero_grad(set_to_none=True)
-                accelerator.backward(loss_d)
-                dist_utils.all_reduce_grads(D)
-                opt_d.step()
-                avg.add(logs_d)
+                d_step(phase)
 
             # G step
             gen, x, a_s, m, z = draw(tc.n_critic)
