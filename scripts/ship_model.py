@@ -1,5 +1,6 @@
-"""Make the shipped default model from a training checkpoint: keep only the EMA generator (what inference uses),
-float32, with the run's config and provenance in the safetensors metadata.
+"""Make the shipped default model from a training checkpoint: the EMA generator (what inference uses) and, with
+``--with-d``, the discriminator (so ``train.init_from`` can fine-tune the shipped model with its own trained
+critic instead of a fresh one), float32, with the run's config and provenance in the safetensors metadata.
 
     python scripts/ship_model.py runs/small-deid10/checkpoints/step_002525.safetensors \
         src/a3gan/assets/a3gan-small-celeba.safetensors --note "..."
@@ -10,7 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from a3gan.checkpoint import load_generator, read_checkpoint, save_checkpoint
+from a3gan.checkpoint import load_generator, module_state, read_checkpoint, save_checkpoint
+from a3gan.nets import Discriminator
 
 
 def main() -> None:
@@ -21,9 +23,18 @@ def main() -> None:
     ap.add_argument(
         "--smooth", type=float, default=0.0, help="recommended post-filter sigma (inference_smooth), 0 = none"
     )
+    ap.add_argument("--with-d", action="store_true", help="also keep the discriminator (for fine-tuning)")
     a = ap.parse_args()
     G, cfg, meta = load_generator(a.checkpoint, prefer_ema=True)
-    _, _, full_meta = read_checkpoint(a.checkpoint)
+    tensors, _, full_meta = read_checkpoint(a.checkpoint)
+    modules = {"G_ema": G}
+    if a.with_d:
+        d_state = module_state(tensors, "D")
+        if not d_state:
+            raise SystemExit(f"error: {a.checkpoint} holds no discriminator (D); ship it without --with-d")
+        D = Discriminator(cfg.model)
+        D.load_state_dict(d_state, strict=True)
+        modules["D"] = D
     keep = {k: full_meta[k] for k in ("step", "images_seen", "identity", "a3gan_version") if k in full_meta}
     keep.update(
         {
@@ -33,7 +44,7 @@ def main() -> None:
             "inference_smooth": a.smooth,
         }
     )
-    save_checkpoint(a.out, {"G_ema": G}, cfg, keep)
+    save_checkpoint(a.out, modules, cfg, keep)
     print(json.dumps(keep, indent=1, default=str))
 
 

@@ -192,3 +192,45 @@ def test_probe_controls_sees_an_ignored_mask():
     r = probe(Generator(cfg).eval(), Discriminator(cfg).eval(), x, a_s)
     assert r["mask_delta"] > 0 and len(r["flip_a3gan-5"]) == 10
     assert all(0.0 <= v <= 1.0 for v in r["flip_a3gan-5"])
+
+
+def test_ship_model_keeps_g_ema_and_optionally_d(tmp_path: Path) -> None:
+    """scripts/ship_model.py: EMA generator only by default; --with-d adds D, which train.init_from then loads."""
+    import subprocess
+    import sys
+
+    import torch
+
+    from a3gan.checkpoint import module_state, read_checkpoint, save_checkpoint
+    from a3gan.config import load_config
+    from a3gan.nets import Discriminator, Generator
+    from a3gan.training.loop import _init_from
+
+    cfg = load_config("tiny")
+    torch.manual_seed(0)
+    G, G_ema, D = Generator(cfg.model), Generator(cfg.model), Discriminator(cfg.model)
+    ckpt = tmp_path / "step_000002.safetensors"
+    save_checkpoint(ckpt, {"G": G, "D": D, "G_ema": G_ema}, cfg, {"step": 2, "images_seen": 96})
+    script = str(ROOT / "scripts" / "ship_model.py")
+
+    def ship(src: Path, out: Path, *flags: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, script, str(src), str(out), "--note", "t", *flags], capture_output=True, text=True
+        )
+
+    plain, with_d = tmp_path / "plain.safetensors", tmp_path / "with_d.safetensors"
+    assert ship(ckpt, plain).returncode == 0
+    assert ship(ckpt, with_d, "--with-d").returncode == 0
+    t_plain, _, meta = read_checkpoint(plain)
+    t_d, _, _ = read_checkpoint(with_d)
+    assert {k.split(".")[0] for k in t_plain} == {"G_ema"}
+    assert {k.split(".")[0] for k in t_d} == {"G_ema", "D"}
+    assert meta["step"] == 2 and meta["weights"] == "G_ema" and meta["note"] == "t"
+    for k, v in D.state_dict().items():
+        assert torch.equal(module_state(t_d, "D")[k], v)
+    D2 = Discriminator(cfg.model)
+    assert _init_from(str(with_d), cfg, Generator(cfg.model), D2, Generator(cfg.model)) == ["G", "G_ema", "D"]
+    assert all(torch.equal(v, D.state_dict()[k]) for k, v in D2.state_dict().items())
+    # a file without D cannot be shipped --with-d: one clear line, non-zero exit
+    r = ship(plain, tmp_path / "x.safetensors", "--with-d")
+    assert r.returncode != 0 and "holds no discriminator" in r.stderr and "Traceback" not in r.stderr
