@@ -24,6 +24,7 @@ from a3gan.errors import DataError, InputError
 from a3gan.nets import Discriminator, Generator
 from a3gan.training.distributed import state_hash
 from a3gan.training.loop import train
+from a3gan.training.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[2]
 QUIET = ["train.sample_every=1000", "train.log_every=1"]
@@ -469,6 +470,44 @@ def test_init_from_trains_on_and_d_warmup_moves_only_d(
     far = max((fresh[k].detach() - g0[k]).abs().max().item() for k in fresh)
     near = max((n["G_ema"][k] - g0[k]).abs().max().item() for k in fresh)
     assert near < 0.1 * far
+
+
+def test_d_warmup_writes_a_step_0_checkpoint_that_resume_continues_from(
+    tmp_path: Path, synthetic_celeba: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the warm-up a checkpoint at step 0 holds the warmed D beside the untouched G; --resume from it takes
+    G's first step at once (no second warm-up)."""
+    import a3gan.losses as losses_mod
+
+    src = train(tiny("train.total_steps=1", "train.ckpt_every=1"), synthetic_celeba, tmp_path / "a", progress=False)
+    init = _states(src.last_checkpoint)
+    cfg = ("train.total_steps=3", "train.ckpt_every=100", f"train.init_from={src.last_checkpoint}")
+
+    def crash(step: int) -> None:
+        raise KeyboardInterrupt  # as if the run died during G's first steps
+
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(*cfg, "train.d_warmup_steps=2"), synthetic_celeba, tmp_path / "w", progress=False, on_step=crash)
+    ck = RunDir(tmp_path / "w")
+    assert ck.checkpoint_steps() == [0]
+    w0 = _states(ck.weights_path(0))
+    assert all(torch.equal(w0["G_ema"][k], init["G_ema"][k]) for k in init["G_ema"])  # G has not moved
+    assert not all(torch.equal(w0["D"][k], init["D"][k]) for k in init["D"])  # D has
+    _, _, meta = read_checkpoint(ck.weights_path(0))
+    assert meta["step"] == 0 and meta["images_seen"] == 2 * tiny().train.batch_size
+
+    calls = {"d": 0}
+    orig_d = losses_mod.d_loss
+
+    def spy_d(*a, **k):
+        calls["d"] += 1
+        return orig_d(*a, **k)
+
+    monkeypatch.setattr(losses_mod, "d_loss", spy_d)
+    res = train(tiny(*cfg, "train.d_warmup_steps=2"), synthetic_celeba, tmp_path / "w", resume=True, progress=False)
+    assert res.start_step == 0 and res.step == 3
+    assert calls["d"] == 3 * tiny().train.n_critic  # the warm-up did not run again
+    assert [r["step"] for r in records(tmp_path / "w")][0] == 0  # the warm-up's record is kept
 
 
 def test_init_from_bad_files_and_settings(tmp_path: Path, synthetic_celeba: Path) -> None:

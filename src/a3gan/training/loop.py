@@ -369,7 +369,8 @@ def train(
         avg.add(logs_d)
 
     avg = RunningMean()
-    if start_step == 0 and tc.total_steps > 0 and tc.d_warmup_steps > 0:
+    last_ckpt: Path | None = ref.weights if ref is not None else None
+    if ref is None and tc.total_steps > 0 and tc.d_warmup_steps > 0:
         # D-only warm-up at G step 0 (phases after the iteration's own): G does not move, D learns the current G
         for group in opt_d.param_groups:
             group["lr"] = tc.lr_d
@@ -379,7 +380,9 @@ def train(
         warm = dist_utils.mean_over_processes(avg.pop(), dev)
         if log is not None:  # one record at step 0: what D reached before G's first step
             log.log(0, {**warm, "d_warmup_steps": float(tc.d_warmup_steps)})
-    last_ckpt: Path | None = ref.weights if ref is not None else None
+        # a checkpoint at step 0 keeps the warmed-up D (hours of D steps at a large d_warmup_steps); --resume
+        # from it goes straight to G's first step
+        last_ckpt = write_checkpoint(0)
     if start_step == 0 and tc.total_steps > 0:
         write_samples(0)
     t0 = time.perf_counter()
