@@ -22,7 +22,9 @@ other real faces in the independent recognizer's layer statistics; other real fa
 above are blind to faces that have become a soft template with stripes, which KID-MF ranks as a person does.
 Among eligible ones the lowest verification wins: the mean over A3GAN-0 and A3GAN-5
 of the independent recognizer's (MobileFace) same-image verification rate at FAR 1e-3, then dlib's as a
-tie-break. Prints a Markdown table and writes it to ``OUT/selection.md``.
+tie-break. The line-lattice score (``a3gan.metrics.report.lattice_ratio``: horizontal and vertical line power
+near Nyquist over the originals') is reported, not a guard: every model so far carries the lattice (v5: ~2x).
+Prints a Markdown table and writes it to ``OUT/selection.md``.
 
     python scripts/select_model.py --data ../shared/data/celeba --out runs/select \
         runs/small-deid10/checkpoints/step_00{4000,6000,8000}.safetensors
@@ -36,6 +38,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from a3gan.metrics.report import lattice_ratio
 
 METHODS = ("a3gan-0", "a3gan-5")
 KID_FLOOR = 0.25  # KID-MF of real faces with sensor-like noise (sigma 6/255) is 0.17
@@ -65,6 +69,8 @@ def summarize(report: dict, fars: str = "far=0.001") -> dict:
         out[f"brisque_{m}"] = r["brisque"]["mean"]
         out[f"grid_{m}"] = (r.get("grid") or {}).get("score")
         out[f"colour_{m}"] = (r.get("colour") or {}).get("score")
+        lat = lattice_ratio(r, orig)
+        out[f"lattice_{m}"] = None if lat != lat else lat  # NaN (not measured) -> None
         out[f"kid_{m}"] = (r.get("kid") or {}).get("score")
         out[f"changed_{m}"] = r["attributes"]["changed_mean"]
     out["step"] = report["settings"]["models"]["a3gan"]["meta"].get("step")
@@ -72,13 +78,13 @@ def summarize(report: dict, fars: str = "far=0.001") -> dict:
 
 
 def _has_scores(report: Path) -> bool:
-    """Reports written before the grid, colour-noise and KID-MF scores existed are evaluated again (the cache
+    """Reports written before the grid, colour-noise, KID-MF and lattice scores existed are evaluated again (the cache
     keeps that quick)."""
     try:
         rows = json.loads(report.read_text())["rows"]
     except (OSError, ValueError, KeyError):
         return False
-    return all("grid" in r and "colour" in r and "kid" in r for r in rows)
+    return all("grid" in r and "colour" in r and "kid" in r and "spectrum" in r for r in rows)
 
 
 def _mean(values: list[float | None]) -> float:
@@ -107,6 +113,8 @@ def rank(
         colour = None if None in colours else _mean(colours)
         kids = [s.get(f"kid_{m}") for m in METHODS]
         kid = None if None in kids else _mean(kids)
+        lattices = [s.get(f"lattice_{m}") for m in METHODS]
+        lattice = None if None in lattices else _mean(lattices)
         why = []
         if max_colour_noise is not None:
             if colour is None:
@@ -129,6 +137,7 @@ def rank(
                 "grid": grid,
                 "colour": colour,
                 "kid": kid,
+                "lattice": lattice,
                 "det": det,
                 "score": (ver_ind, ver_dlib),
                 "eligible": not why,
@@ -159,15 +168,16 @@ def table(rows: list[dict], winner: str | None) -> str:
 
     lines = [
         "| checkpoint | step | Ver. MobileFace A3GAN-0 / -5 | Ver. dlib A3GAN-0 / -5 | CenterFace det. | BRISQUE "
-        "| grid (x originals) | colour noise | KID-MF | attr. changed (A3GAN-5, m=1) | eligible |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| grid (x originals) | colour noise | KID-MF | lattice (x originals) | attr. changed (A3GAN-5, m=1) "
+        "| eligible |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         name = f"**{r['name']}** (winner)" if r["name"] == winner else r["name"]
         lines.append(
             f"| {name} | {r['step']} | {f(r['ver_mobileface_a3gan-0'])} / {f(r['ver_mobileface_a3gan-5'])} "
             f"| {f(r['ver_dlib_a3gan-0'])} / {f(r['ver_dlib_a3gan-5'])} | {r['det']:.2f} | {r['brisque']:.1f} "
-            f"| {f(r.get('grid'), '{:.1f}')} | {f(r.get('colour'), '{:.3f}')} | {f(r.get('kid'))} "
+            f"| {f(r.get('grid'), '{:.1f}')} | {f(r.get('colour'), '{:.3f}')} | {f(r.get('kid'))} | {f(r.get('lattice'))} "
             f"| {100 * float(r['changed_a3gan-5']):.1f} | {'yes' if r['eligible'] else 'no: ' + r['why']} |"
         )
     return "\n".join(lines)

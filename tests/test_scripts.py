@@ -33,6 +33,7 @@ def _summary(mobile, dlib, det, brisque, orig=16.0, step=1, grid=2.0, grid_orig=
         s[f"grid_{m}"] = grid
         s[f"colour_{m}"] = colour
         s[f"kid_{m}"] = kid
+        s[f"lattice_{m}"] = 2.0
         s[f"changed_{m}"] = 0.1
     return s
 
@@ -150,6 +151,7 @@ def test_summarize_reads_a_report(sel):
             "grid": {"score": 4.0},
             "colour": {"score": 0.2},
             "kid": {"score": 4.5},
+            "spectrum": {"power": [3.0, 1.0, 0.5 * brisque / 21.0]},
             "attributes": {"changed_mean": 0.25},
         }
 
@@ -161,6 +163,7 @@ def test_summarize_reads_a_report(sel):
                 "brisque": {"mean": 16.5},
                 "grid": {"score": 2.0},
                 "colour": {"score": 0.005},
+                "spectrum": {"power": [4.0, 2.0, 0.25]},
             },
             row("a3gan-0", 0.2, 0.95, 21.0),
             row("a3gan-5", 0.1, 0.9, 23.0),
@@ -172,6 +175,17 @@ def test_summarize_reads_a_report(sel):
     assert s["ver_mobileface_a3gan-0"] == pytest.approx(20.0)
     assert s["ver_dlib_a3gan-5"] == pytest.approx(10.0)
     assert s["det_a3gan-5"] == pytest.approx(90.0)
+    # lattice: last ring over the originals' (0.5 / 0.25 = 2, 0.5 * 23 / 21 / 0.25); reported, not a guard
+    assert s["lattice_a3gan-0"] == pytest.approx(2.0) and s["lattice_a3gan-5"] == pytest.approx(2.0 * 23 / 21)
+    rows, winner = sel.rank({"x": s}, 10.0, 0.85, max_colour_noise=None)
+    assert winner == "x" and rows[0]["lattice"] == pytest.approx((2.0 + 2.0 * 23 / 21) / 2)
+    assert f"| {rows[0]['lattice']:.2f} |" in sel.table(rows, winner)
+    # a report from before the lattice score: not measured, shown as "-"
+    del report["rows"][0]["spectrum"]
+    s_old = sel.summarize(json.loads(json.dumps(report)))
+    assert s_old["lattice_a3gan-0"] is None
+    rows, _ = sel.rank({"x": s_old}, 10.0, 0.85)
+    assert rows[0]["lattice"] is None
 
 
 def test_probe_controls_sees_an_ignored_mask():

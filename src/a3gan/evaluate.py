@@ -101,11 +101,17 @@ def _brisque_summary(steps, images, label: str) -> dict:
 
 def _score_summary(name: str, images) -> dict:
     """An image-set score of the face crops from :mod:`a3gan.metrics.quality`: ``"grid"``
-    (:func:`~a3gan.metrics.quality.periodic_artifact_score`) or ``"colour"``
-    (:func:`~a3gan.metrics.quality.colour_noise_score`); ``score`` None when the crops do not allow it."""
+    (:func:`~a3gan.metrics.quality.periodic_artifact_score`), ``"colour"``
+    (:func:`~a3gan.metrics.quality.colour_noise_score`) or ``"spectrum"`` (8 rings of
+    :func:`~a3gan.metrics.quality.radial_power_spectrum` on the u/v axes: the line-lattice measure, read as a
+    ratio to the originals' by the report); ``score`` None when the crops do not allow it."""
     from a3gan.metrics import quality as Q
 
-    fn = {"grid": Q.periodic_artifact_score, "colour": Q.colour_noise_score}[name]
+    fn = {
+        "grid": Q.periodic_artifact_score,
+        "colour": Q.colour_noise_score,
+        "spectrum": lambda im: Q.radial_power_spectrum(im, n_bins=8, axes_only=True),
+    }[name]
     try:
         return fn(np.asarray(images))
     except InputError as e:
@@ -735,6 +741,7 @@ def _measure(
     row["brisque"] = _brisque_summary(steps, anon, f"{name}: BRISQUE")
     row["grid"] = _score_summary("grid", anon)
     row["colour"] = _score_summary("colour", anon)
+    row["spectrum"] = _score_summary("spectrum", anon)
     row["kid"] = _kid_summary(ctx, anon)
     if ctx.fid is not None:
         ctx.fid.reset_fake()
@@ -1072,6 +1079,7 @@ def _original_row(ctx: _Context, steps: _Steps) -> dict[str, Any]:
     row["brisque"] = _brisque_summary(steps, ctx.faces.crops, "original: BRISQUE")
     row["grid"] = _score_summary("grid", ctx.faces.crops)
     row["colour"] = _score_summary("colour", ctx.faces.crops)
+    row["spectrum"] = _score_summary("spectrum", ctx.faces.crops)
     row["kid"] = _kid_summary(ctx, ctx.faces.crops)
     row["fid"] = {"value": None}
     return row

@@ -139,7 +139,14 @@ def test_evaluate_end_to_end_on_synthetic_celeba(tiny_setup, stub_recognizer, tm
     assert all(rows[m]["kid"]["score"] is None for m in rows)
     assert any("KID-MF not measured" in n for n in rep["notes"])
     md = (out / "report.md").read_text()
-    assert "Grid ↓" in md and "Colour noise ↓" in md and "KID-MF ↓" in md
+    assert "Grid ↓" in md and "Colour noise ↓" in md and "KID-MF ↓" in md and "Lattice ↓" in md
+    # the line-lattice score: the originals are the reference (1); a 9x9 blur removes the lines near Nyquist
+    from a3gan.metrics.report import lattice_ratio
+
+    for m in rows:
+        assert rows[m]["spectrum"]["n"] == 15 and len(rows[m]["spectrum"]["power"]) == 8
+    assert lattice_ratio(rows["Original"], rows["Original"]) == pytest.approx(1.0)
+    assert lattice_ratio(rows["blur"], rows["Original"]) < 0.5
     assert "| Original |" in md and "| blackout |" in md and "n/a (weights unavailable)" in md
     for png in rep["plots"]:
         assert (out / png).stat().st_size > 5000

@@ -140,3 +140,53 @@ def test_colour_noise_score_bad_arguments():
         Q.colour_noise_score(np.zeros((2, 64, 32, 3)))
     with pytest.raises(InputError, match="cutoff"):
         Q.colour_noise_score(np.zeros((2, 64, 64, 3)), cutoff=0.6)
+
+
+def test_radial_power_spectrum_hand_values():
+    """A cosine of amplitude A at k cycles per image along x: all of its energy, A^2 (3N/16) (3N/8) by hand
+    (periodic Hann window, Parseval), lands in the ring holding k/N, and on the axes; a diagonal cosine of the
+    same radius lands in the same ring but not on the axes."""
+    n, k, a = 64, 18, 10.0
+    ii, jj = np.mgrid[:n, :n]
+    img = 50 + a * np.cos(2 * np.pi * k * jj / n)
+    got = Q.radial_power_spectrum(img[None], n_bins=8)
+    assert got["n"] == 1 and len(got["power"]) == 8
+    assert got["freq"][4] == pytest.approx(0.28125)  # ring 4: [0.25, 0.3125) holds 18/64 = 0.28125 (+-1 bin)
+    hand = a**2 * (3 * n / 16) * (3 * n / 8)  # 28,800
+    assert got["power"][4] == pytest.approx(hand, rel=1e-9)
+    assert sum(got["power"]) == pytest.approx(hand, rel=1e-9)
+    axes = Q.radial_power_spectrum(img[None], n_bins=8, axes_only=True)
+    assert axes["power"][4] == pytest.approx(hand, rel=1e-9)
+    kd = 13  # radius sqrt(2) * 13 / 64 = 0.287: ring 4 again
+    diag = 50 + a * np.cos(2 * np.pi * kd * (ii + jj) / n)
+    d_all = Q.radial_power_spectrum(diag[None], n_bins=8)["power"]
+    d_axes = Q.radial_power_spectrum(diag[None], n_bins=8, axes_only=True)["power"]
+    assert d_all[4] == pytest.approx(sum(d_all), rel=1e-9) and d_all[4] > 0.9 * hand
+    assert sum(d_axes) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_radial_power_spectrum_lines_and_invariances():
+    faces = _natural_faces(8).astype(np.float64)
+    clean = np.asarray(Q.radial_power_spectrum(faces, n_bins=8, axes_only=True)["power"])
+    assert np.all(np.diff(clean[1:]) < 0)  # natural images: power falls with frequency
+    # a lattice of 1-px horizontal lines every 2 rows: energy at the Nyquist row, on the axis
+    lines = np.where(np.mgrid[:64, :64][0] % 2 == 0, 4.0, -4.0)[None, :, :, None]
+    dirty = np.asarray(Q.radial_power_spectrum(faces + lines, n_bins=8, axes_only=True)["power"])
+    assert dirty[-1] > 10 * clean[-1]
+    assert dirty[:4] == pytest.approx(clean[:4], rel=1e-6)
+    # brightness offset does not matter; grey input equals the RGB luma
+    shifted = Q.radial_power_spectrum(faces + 30, n_bins=8)["power"]
+    assert shifted == pytest.approx(Q.radial_power_spectrum(faces, n_bins=8)["power"], rel=1e-9)
+    luma = faces @ np.array([0.299, 0.587, 0.114])
+    assert Q.radial_power_spectrum(luma, n_bins=8)["power"] == pytest.approx(
+        Q.radial_power_spectrum(faces, n_bins=8)["power"], rel=1e-9
+    )
+
+
+def test_radial_power_spectrum_bad_arguments():
+    with pytest.raises(InputError, match="square"):
+        Q.radial_power_spectrum(np.zeros((2, 64, 32, 3)))
+    with pytest.raises(InputError, match="stack"):
+        Q.radial_power_spectrum(np.zeros((64, 64, 3, 1, 1)))
+    with pytest.raises(InputError, match="n_bins"):
+        Q.radial_power_spectrum(np.zeros((2, 64, 64)), n_bins=33)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
+
 from a3gan.metrics.report import failure_table
 
 
@@ -48,3 +52,16 @@ def test_failure_table_needs_support_and_labels():
     assert failure_table(rep) == ""
     rep = _report([0] * 19, [0] * 20, [[1, 0]] * 10 + [[0, 1]] * 10)
     assert failure_table(rep) == ""  # per-face flags do not match the labels: no table rather than a wrong one
+
+
+def test_lattice_ratio_hand_values():
+    from a3gan.metrics.report import lattice_ratio
+
+    orig = {"spectrum": {"power": [9.0, 4.0, 2.0, 0.5]}}
+    assert lattice_ratio({"spectrum": {"power": [1.0, 1.0, 1.0, 1.25]}}, orig) == pytest.approx(2.5)
+    assert lattice_ratio(orig, orig) == pytest.approx(1.0)
+    # not measured (old reports, crops too small) -> NaN, shown as "-"
+    assert math.isnan(lattice_ratio({}, orig))
+    assert math.isnan(lattice_ratio(orig, None))
+    assert math.isnan(lattice_ratio({"spectrum": {"score": None, "why": "too small"}}, orig))
+    assert math.isnan(lattice_ratio(orig, {"spectrum": {"power": [1.0, 0.0]}}))
