@@ -395,9 +395,9 @@ def markdown(report: dict[str, Any]) -> str:
     )
     out.append(
         "- Lattice: power of the crops' horizontal and vertical lines near Nyquist (luma spectrum on the u/v axes, "
-        "0.44-0.5 cycles/px) over the originals'. Real faces score 1; the line lattice of an upsampling layer "
-        "(nearest x2 at the output) scores 2 and more, which BRISQUE, Grid and Colour noise do not see; a blurred "
-        "face scores below 1."
+        "0.44-0.5 cycles/px) over the originals'. Real faces score 1; fine lines and block edges (a generator's "
+        "upsampling lattice, pixelation) raise it above 1, and BRISQUE, Grid and Colour noise do not see them; a "
+        "blurred face scores below 1."
     )
     out.append(
         "- KID-MF (realism): kernel inception distance (unbiased, cubic kernel) between the crops and other real "
