@@ -45,6 +45,11 @@ def test_config_errors(tmp_path):
     with pytest.raises(ConfigError, match="set only one"):
         load_config("small", ["loss.deid_blur=1", "loss.deid_lowpass=2"])
     assert load_config("small", ["loss.deid_blur=1.0"]).loss.deid_blur == 1.0
+    with pytest.raises(ConfigError, match="lambda_spectral"):
+        load_config("small", ["loss.lambda_spectral=-1"])
+    with pytest.raises(ConfigError, match="spectral_from"):
+        load_config("small", ["loss.spectral_from=0.5"])
+    assert load_config("small", ["loss.lambda_spectral=2"]).loss.lambda_spectral == 2.0
     bad = tmp_path / "b.yaml"
     bad.write_text("model: [1, 2\n")
     with pytest.raises(ConfigError, match="not valid YAML"):

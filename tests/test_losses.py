@@ -334,3 +334,73 @@ def test_jitter_pair_gradients_and_bad_arguments():
 
     with pytest.raises(ConfigError, match="deid_jitter"):
         load_config("tiny", ["loss.deid_jitter=20"])
+
+
+def test_axis_ring_power_matches_the_numpy_metric():
+    """The loss's torch spectrum is the metric's (``radial_power_spectrum(..., axes_only=True)``) on the same
+    images (luma of RGB in [-1, 1] or [0, 255] alike: the metric is scale-covariant, P scales with the square)."""
+    from a3gan.metrics.quality import radial_power_spectrum
+
+    g = torch.Generator().manual_seed(0)
+    img = torch.rand(3, 3, 32, 32, generator=g, dtype=torch.float64) * 2 - 1
+    got = losses.axis_ring_power(img).numpy()
+    ref = radial_power_spectrum(img.permute(0, 2, 3, 1).numpy(), n_bins=8, axes_only=True)["power"]
+    assert got == pytest.approx(ref, rel=1e-9)
+
+
+def test_spectral_excess_hand_values():
+    """Real: a vertical-line cosine of amplitude a at k = 30 of 64 (0.469 cycles/px, ring 7 of 8). Fake: the same
+    at amplitude 2a -> 4x the power -> log 4 in ring 7, nothing in ring 6 (both empty): mean (0 + log 4) / 2.
+    Less power than real costs nothing (one-sided); so does power off the axes (a diagonal pattern)."""
+    n, k, a = 64, 30, 0.1
+    jj = torch.arange(n, dtype=torch.float64).view(1, 1, 1, n).expand(2, 3, n, n)
+    ii = torch.arange(n, dtype=torch.float64).view(1, 1, n, 1).expand(2, 3, n, n)
+    real = a * torch.cos(2 * math.pi * k * jj / n)
+    assert losses.spectral_excess(2 * real, real).item() == pytest.approx(math.log(4) / 2, rel=1e-6)
+    assert losses.spectral_excess(real, real).item() == pytest.approx(0.0, abs=1e-9)
+    assert losses.spectral_excess(0.5 * real, real).item() == pytest.approx(0.0, abs=1e-9)
+    diag = a * torch.cos(2 * math.pi * 21 * (ii + jj) / n)  # radius 0.464, off the axes
+    assert losses.spectral_excess(real + diag, real).item() == pytest.approx(0.0, abs=1e-6)
+    # from_freq 0.4375 keeps ring 7 only: log 4
+    assert losses.spectral_excess(2 * real, real, from_freq=0.4375).item() == pytest.approx(math.log(4), rel=1e-6)
+
+
+def test_spectral_excess_gradient_removes_the_lattice_not_the_face():
+    g = torch.Generator().manual_seed(0)
+    real = torch.nn.functional.avg_pool2d(torch.rand(4, 3, 32, 32, generator=g) * 2 - 1, 3, 1, 1)
+    lines = torch.where(torch.arange(32) % 2 == 0, 0.2, -0.2).view(1, 1, 32, 1)  # 1-px horizontal lines
+    fake = (real + lines).clone().requires_grad_(True)
+    loss = losses.spectral_excess(fake, real)
+    assert loss.item() > 1.0
+    loss.backward()
+    assert torch.isfinite(fake.grad).all() and fake.grad.abs().sum() > 0
+    # the gradient is the lattice itself: it correlates with the lines, not with the image content
+    gl = fake.grad.mean(1)
+    assert torch.corrcoef(torch.stack([gl.flatten(), lines.view(1, 32, 1).expand(4, 32, 32).flatten()]))[0, 1] > 0.5
+    with torch.no_grad():
+        stepped = fake - 0.5 * fake.grad / fake.grad.abs().max() * 0.2
+    assert losses.spectral_excess(stepped, real).item() < loss.item()
+    with pytest.raises(ValueError, match="square RGB"):
+        losses.axis_ring_power(torch.zeros(2, 1, 32, 32))
+
+
+def test_g_loss_adds_weighted_spectral_term():
+    from a3gan.config import LossConfig
+
+    class Critic(torch.nn.Module):
+        def forward(self, x):
+            return x.mean((1, 2, 3)), torch.zeros(x.shape[0], 10)
+
+    g = torch.Generator().manual_seed(1)
+    real = torch.rand(2, 3, 32, 32, generator=g) * 0.1
+    lines = torch.where(torch.arange(32) % 2 == 0, 0.3, -0.3).view(1, 1, 32, 1)
+    fake = real + lines
+    a_s = torch.zeros(2, 10)
+    m = torch.zeros(2, 10)
+    off, logs_off = losses.g_loss(Critic(), fake, a_s, m, None, None, LossConfig(), real=real)
+    on, logs_on = losses.g_loss(Critic(), fake, a_s, m, None, None, LossConfig(lambda_spectral=2.0), real=real)
+    assert "g/spectral" not in logs_off and logs_on["g/spectral"] > 0
+    assert (on - off).item() == pytest.approx(2.0 * logs_on["g/spectral"], rel=1e-5)
+    # without the real batch the term is skipped
+    skip, _ = losses.g_loss(Critic(), fake, a_s, m, None, None, LossConfig(lambda_spectral=2.0))
+    assert skip.item() == pytest.approx(off.item())

@@ -136,6 +136,13 @@ class LossConfig:
     # transformation", Athalye et al. 2018). φ's steepest direction on a 64 px face is a patchwork of coloured
     # 2x2 blocks; a pattern that fools φ only at one exact position cannot pay, a new face can. 0 = off.
     deid_jitter: float = 0.0
+    # Not in paper (after Durall et al. 2020, spectral regularisation of generators): G minimises the mean over the
+    # rings of radial frequency >= spectral_from cycles/px (8 rings from 0 to Nyquist) of
+    # max(log P_fake - log P_real, 0), P = the batch's luma power on the u/v axes (horizontal and vertical lines)
+    # in the ring. Targets the line lattice of the nearest-x2 output layer (model v5: 2.3x CelebA's axis power
+    # near Nyquist) and nothing else: one-sided, so it never asks G for more high-frequency power. 0 = off.
+    lambda_spectral: float = 0.0
+    spectral_from: float = 0.375
 
 
 @dataclass
@@ -188,6 +195,11 @@ class Config:
             raise ConfigError(f"loss.deid_margin must be in [-1, 1] or null, got {self.loss.deid_margin}")
         if not 0.0 <= float(self.loss.deid_jitter) <= 8.0:
             raise ConfigError(f"loss.deid_jitter must be in [0, 8] px, got {self.loss.deid_jitter}")
+        if self.loss.lambda_spectral < 0 or not 0.0 <= float(self.loss.spectral_from) < 0.5:
+            raise ConfigError(
+                "loss.lambda_spectral must be >= 0 and loss.spectral_from in [0, 0.5) cycles/px, got "
+                f"{self.loss.lambda_spectral} and {self.loss.spectral_from}"
+            )
         if self.loss.deid_lowpass < 1:
             raise ConfigError(f"loss.deid_lowpass must be >= 1, got {self.loss.deid_lowpass}")
         if not 0.0 <= float(self.loss.deid_blur) <= 8.0:

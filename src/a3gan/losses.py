@@ -128,6 +128,45 @@ def deid(emb_real: torch.Tensor, emb_fake: torch.Tensor, margin: float | None = 
     return (sim - margin).clamp_min(0).mean()
 
 
+SPECTRAL_RINGS = 8  # rings of radial frequency from 0 to Nyquist, as in scripts/probe_spectrum.py
+
+
+def axis_ring_power(img: torch.Tensor, n_bins: int = SPECTRAL_RINGS) -> torch.Tensor:
+    """Batch-mean luma power on the u/v axes (within one FFT bin of them) per ring of radial frequency, for RGB
+    images (B, 3, N, N); the torch twin of ``a3gan.metrics.quality.radial_power_spectrum(..., axes_only=True)``
+    (mean removed, periodic Hann window, sum |F|^2 / N^2 per ring), differentiable. Returns (n_bins,)."""
+    if img.ndim != 4 or img.shape[1] != 3 or img.shape[2] != img.shape[3]:
+        raise ValueError(f"expected square RGB images (B, 3, N, N), got {tuple(img.shape)}")
+    n = img.shape[-1]
+    w = img.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    grey = (img * w).sum(1)
+    grey = grey - grey.mean(dim=(1, 2), keepdim=True)
+    win = 0.5 - 0.5 * torch.cos(2 * math.pi * torch.arange(n, device=img.device, dtype=img.dtype) / n)
+    grey = grey * win[:, None] * win[None, :]
+    spec = torch.fft.fft2(grey)
+    power = (spec.real**2 + spec.imag**2).mean(0) / (n * n)
+    f = torch.fft.fftfreq(n, device=img.device, dtype=img.dtype)
+    radius = torch.sqrt(f[:, None] ** 2 + f[None, :] ** 2)
+    ring = torch.clamp((radius / 0.5 * n_bins).long(), max=n_bins - 1)
+    near = f.abs() <= 1.0 / n + 1e-6
+    keep = near[:, None] | near[None, :]
+    return torch.zeros(n_bins, device=img.device, dtype=img.dtype).index_add(0, ring[keep], power[keep])
+
+
+def spectral_excess(
+    fake: torch.Tensor, real: torch.Tensor, from_freq: float = 0.375, eps: float = 1e-8
+) -> torch.Tensor:
+    """Not in paper (``loss.lambda_spectral``): mean over the rings at or above ``from_freq`` cycles/px of
+    max(log P_fake - log P_real, 0), P from :func:`axis_ring_power`; ``real`` is a constant (no gradient).
+    0 when the fake images have no more horizontal/vertical line power there than the real ones."""
+    p_fake = axis_ring_power(fake)
+    with torch.no_grad():
+        p_real = axis_ring_power(real.detach())
+    first = int(from_freq / 0.5 * SPECTRAL_RINGS + 1e-9)
+    excess = torch.log(p_fake[first:] + eps) - torch.log(p_real[first:] + eps)
+    return F.relu(excess).mean()
+
+
 def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator | None = None):
     """WGAN-GP term of Eq. 14: E[(||∇_Ĩ D_cls(Ĩ)||_2 - 1)^2], Ĩ = α I + (1 - α) Î, α ~ U(0, 1) per sample."""
     alpha = torch.rand(real.shape[0], 1, 1, 1, generator=generator, device="cpu").to(real.device, real.dtype)
@@ -185,10 +224,12 @@ def g_loss(
     D: nn.Module, fake: torch.Tensor, a_s: torch.Tensor, m: torch.Tensor,
     emb_real: torch.Tensor | None, emb_fake: torch.Tensor | None, cfg: LossConfig,
     second: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+    real: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """The generator's objective L_G = λ4 L_adv + λ2 L_att2 + λ3 L_deid (L_deid skipped without embeddings).
 
-    ``second`` = (Î2, z1, z2), a second draw for the same x and m, adds ``cfg.lambda_div`` x :func:`diversity`.
+    ``second`` = (Î2, z1, z2), a second draw for the same x and m, adds ``cfg.lambda_div`` x :func:`diversity`;
+    ``real`` = the batch's real images x adds ``cfg.lambda_spectral`` x :func:`spectral_excess`.
     """
     adv_fake, att_fake = D(fake)
     l_adv = adv(adv_fake)
@@ -200,6 +241,10 @@ def g_loss(
         l_div = diversity(fake, fake2, z1, z2, cfg.div_tau, cfg.div_pool)
         loss = loss + cfg.lambda_div * l_div
         logs["g/div"] = l_div.item()
+    if real is not None and cfg.lambda_spectral > 0:
+        l_spec = spectral_excess(fake, real, cfg.spectral_from)
+        loss = loss + cfg.lambda_spectral * l_spec
+        logs["g/spectral"] = l_spec.item()
     if emb_real is not None and emb_fake is not None:
         l_deid = deid(emb_real.detach(), emb_fake, cfg.deid_margin)
         loss = loss + cfg.lambda_deid * l_deid

@@ -417,7 +417,9 @@ def train(
                         with torch.no_grad():
                             emb_real = identity(losses.id_lowpass(x_id, cfg.loss))
                         emb_fake = identity(losses.id_lowpass(fake_id, cfg.loss))
-                    loss_g, logs_g = losses.g_loss(D, fake, a_s, m, emb_real, emb_fake, cfg.loss, second)
+                    loss_g, logs_g = losses.g_loss(
+                        D, fake, a_s, m, emb_real, emb_fake, cfg.loss, second, real=x
+                    )
                 check_finite(loss_g, "the G loss")
                 opt_g.zero_grad(set_to_none=True)
                 accelerator.backward(loss_g)

@@ -135,6 +135,7 @@ class MetricsLog:
             ("g/att2", "att2"),
             ("g/deid", "deid"),
             ("g/div", "div"),
+            ("g/spectral", "spec"),
             ("perf/img_per_s", "img/s"),
         ]
         return " ".join(f"{short} {s[k]:.3g}" for k, short in keys if k in s)
