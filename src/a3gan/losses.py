@@ -32,6 +32,7 @@ from torch import nn
 from a3gan.attributes import xnor
 from a3gan.config import LossConfig
 from a3gan.filters import gaussian_blur, gaussian_kernel1d
+from a3gan.spectrum import luma, ring_power
 
 
 def bce_sum(att_logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -132,25 +133,11 @@ SPECTRAL_RINGS = 8  # rings of radial frequency from 0 to Nyquist, as in scripts
 
 
 def axis_ring_power(img: torch.Tensor, n_bins: int = SPECTRAL_RINGS) -> torch.Tensor:
-    """Batch-mean luma power on the u/v axes (within one FFT bin of them) per ring of radial frequency, for RGB
-    images (B, 3, N, N); the torch twin of ``a3gan.metrics.quality.radial_power_spectrum(..., axes_only=True)``
-    (mean removed, periodic Hann window, sum |F|^2 / N^2 per ring), differentiable. Returns (n_bins,)."""
+    """Batch-mean luma power on the u/v axes per ring of radial frequency, for RGB images (B, 3, N, N):
+    :func:`a3gan.spectrum.ring_power` with ``axes_only``, what the report's Lattice column measures. (n_bins,)."""
     if img.ndim != 4 or img.shape[1] != 3 or img.shape[2] != img.shape[3]:
         raise ValueError(f"expected square RGB images (B, 3, N, N), got {tuple(img.shape)}")
-    n = img.shape[-1]
-    w = img.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-    grey = (img * w).sum(1)
-    grey = grey - grey.mean(dim=(1, 2), keepdim=True)
-    win = 0.5 - 0.5 * torch.cos(2 * math.pi * torch.arange(n, device=img.device, dtype=img.dtype) / n)
-    grey = grey * win[:, None] * win[None, :]
-    spec = torch.fft.fft2(grey)
-    power = (spec.real**2 + spec.imag**2).mean(0) / (n * n)
-    f = torch.fft.fftfreq(n, device=img.device, dtype=img.dtype)
-    radius = torch.sqrt(f[:, None] ** 2 + f[None, :] ** 2)
-    ring = torch.clamp((radius / 0.5 * n_bins).long(), max=n_bins - 1)
-    near = f.abs() <= 1.0 / n + 1e-6
-    keep = near[:, None] | near[None, :]
-    return torch.zeros(n_bins, device=img.device, dtype=img.dtype).index_add(0, ring[keep], power[keep])
+    return ring_power(luma(img), n_bins, axes_only=True)
 
 
 def spectral_excess(

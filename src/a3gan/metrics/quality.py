@@ -11,9 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 
 from a3gan.colour import RGB_TO_YCBCR
 from a3gan.errors import InputError
+from a3gan.spectrum import luma, ring_power
 
 
 def box_mask(shape: tuple[int, int], box: tuple[float, float, float, float]) -> np.ndarray:
@@ -151,8 +153,8 @@ def radial_power_spectrum(
     """Mean luma power spectrum of a set of N x N images, summed in ``n_bins`` equal rings of radial frequency
     from 0 to 0.5 cycles/pixel (the corners beyond Nyquist go to the last ring).
 
-    Each image's mean is removed and a periodic Hann window applied; each ring holds sum |F|^2 / N^2, so the
-    rings add up to the windowed image's energy (Parseval): a cosine of amplitude A at k cycles per image along
+    Each image's mean is removed and a periodic Hann window applied (:func:`a3gan.spectrum.ring_power`, which the
+    spectral loss uses too); each ring holds sum |F|^2 / N^2, so the rings add up to the windowed image's energy (Parseval): a cosine of amplitude A at k cycles per image along
     one axis (2 < k < N/2 - 2) puts A^2 * (3N/16) * (3N/8) into the ring holding k/N and nothing elsewhere.
     With ``axes_only`` only the frequencies within one FFT bin of the u or v axis count: the energy of
     horizontal and vertical lines, where a generator's upsampling lattice shows (the shipped small model at 64 px:
@@ -168,21 +170,8 @@ def radial_power_spectrum(
         raise InputError(f"the power spectrum needs square images of at least 16 px, got {h}x{w}")
     if not 1 <= n_bins <= h // 2:
         raise InputError(f"n_bins must be between 1 and {h // 2} for {h} px images, got {n_bins}")
-    if arr.ndim == 4:
-        grey = arr.astype(np.float64) @ np.asarray(RGB_TO_YCBCR)[0]
-    else:
-        grey = arr.astype(np.float64)
-    grey = grey - grey.mean(axis=(1, 2), keepdims=True)
-    win = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(h) / h)  # periodic Hann: exactly 3 DFT taps
-    grey = grey * win[None, :, None] * win[None, None, :]
-    power = (np.abs(np.fft.fft2(grey)) ** 2).mean(axis=0) / (h * h)
-    f = np.fft.fftfreq(h)
-    radius = np.sqrt(f[:, None] ** 2 + f[None, :] ** 2)
-    ring = np.minimum((radius / 0.5 * n_bins).astype(int), n_bins - 1)
-    keep = np.ones_like(radius, dtype=bool)
-    if axes_only:
-        near = np.abs(f) <= 1.0 / h + 1e-12
-        keep = near[:, None] | near[None, :]
-    out = np.bincount(ring[keep].ravel(), weights=power[keep].ravel(), minlength=n_bins)
+    t = torch.from_numpy(arr.astype(np.float64))
+    grey = luma(t.permute(0, 3, 1, 2)) if arr.ndim == 4 else t
+    out = ring_power(grey, n_bins, axes_only).numpy()
     freq = (np.arange(n_bins) + 0.5) * 0.5 / n_bins
     return {"freq": freq.tolist(), "power": out.tolist(), "n": int(n_img)}
