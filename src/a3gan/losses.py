@@ -145,10 +145,15 @@ def spectral_excess(
 ) -> torch.Tensor:
     """Not in paper (``loss.lambda_spectral``): mean over the rings at or above ``from_freq`` cycles/px of
     max(log P_fake - log P_real, 0), P from :func:`axis_ring_power`; ``real`` is a constant (no gradient).
-    0 when the fake images have no more horizontal/vertical line power there than the real ones."""
-    p_fake = axis_ring_power(fake)
+    0 when the fake images have no more horizontal/vertical line power there than the real ones. Computed in at
+    least float32 (under mixed precision too: the FFT has no bfloat16 kernel and half precision loses small
+    powers)."""
+    def full(t: torch.Tensor) -> torch.Tensor:
+        return t if t.dtype in (torch.float32, torch.float64) else t.float()
+
+    p_fake = axis_ring_power(full(fake))
     with torch.no_grad():
-        p_real = axis_ring_power(real.detach())
+        p_real = axis_ring_power(full(real.detach()))
     first = int(from_freq / 0.5 * SPECTRAL_RINGS + 1e-9)
     excess = torch.log(p_fake[first:] + eps) - torch.log(p_real[first:] + eps)
     return F.relu(excess).mean()
