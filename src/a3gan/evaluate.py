@@ -102,15 +102,16 @@ def _brisque_summary(steps, images, label: str) -> dict:
 def _score_summary(name: str, images) -> dict:
     """An image-set score of the face crops from :mod:`a3gan.metrics.quality`: ``"grid"``
     (:func:`~a3gan.metrics.quality.periodic_artifact_score`), ``"colour"``
-    (:func:`~a3gan.metrics.quality.colour_noise_score`) or ``"spectrum"`` (8 rings of
+    (:func:`~a3gan.metrics.quality.colour_noise_score`) or ``"spectrum"`` (``LATTICE_RINGS`` rings of
     :func:`~a3gan.metrics.quality.radial_power_spectrum` on the u/v axes: the line-lattice measure, read as a
     ratio to the originals' by the report); ``score`` None when the crops do not allow it."""
     from a3gan.metrics import quality as Q
+    from a3gan.spectrum import LATTICE_RINGS
 
     fn = {
         "grid": Q.periodic_artifact_score,
         "colour": Q.colour_noise_score,
-        "spectrum": lambda im: Q.radial_power_spectrum(im, n_bins=8, axes_only=True),
+        "spectrum": lambda im: Q.radial_power_spectrum(im, n_bins=LATTICE_RINGS, axes_only=True),
     }[name]
     try:
         return fn(np.asarray(images))

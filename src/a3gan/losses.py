@@ -32,7 +32,7 @@ from torch import nn
 from a3gan.attributes import xnor
 from a3gan.config import LossConfig
 from a3gan.filters import gaussian_blur, gaussian_kernel1d
-from a3gan.spectrum import luma, ring_power
+from a3gan.spectrum import LATTICE_RINGS, luma, ring_power
 
 
 def bce_sum(att_logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -129,10 +129,7 @@ def deid(emb_real: torch.Tensor, emb_fake: torch.Tensor, margin: float | None = 
     return (sim - margin).clamp_min(0).mean()
 
 
-SPECTRAL_RINGS = 8  # rings of radial frequency from 0 to Nyquist, as in scripts/probe_spectrum.py
-
-
-def axis_ring_power(img: torch.Tensor, n_bins: int = SPECTRAL_RINGS) -> torch.Tensor:
+def axis_ring_power(img: torch.Tensor, n_bins: int = LATTICE_RINGS) -> torch.Tensor:
     """Batch-mean luma power on the u/v axes per ring of radial frequency, for RGB images (B, 3, N, N):
     :func:`a3gan.spectrum.ring_power` with ``axes_only``, what the report's Lattice column measures. (n_bins,)."""
     if img.ndim != 4 or img.shape[1] != 3 or img.shape[2] != img.shape[3]:
@@ -154,7 +151,7 @@ def spectral_excess(
     p_fake = axis_ring_power(full(fake))
     with torch.no_grad():
         p_real = axis_ring_power(full(real.detach()))
-    first = int(from_freq / 0.5 * SPECTRAL_RINGS + 1e-9)
+    first = int(from_freq / 0.5 * LATTICE_RINGS + 1e-9)
     excess = torch.log(p_fake[first:] + eps) - torch.log(p_real[first:] + eps)
     return F.relu(excess).mean()
 

@@ -9,6 +9,10 @@ import torch
 
 from a3gan.colour import RGB_TO_YCBCR
 
+#: Rings from 0 to Nyquist used by the line-lattice score (evaluation report) and the spectral loss alike; the
+#: last ring, 0.4375-0.5 cycles/px, is where the lattice of a nearest-x2 output layer shows.
+LATTICE_RINGS = 8
+
 
 def luma(rgb: torch.Tensor) -> torch.Tensor:
     """Y of RGB images (B, 3, H, W) -> (B, H, W) (ITU-R BT.601 weights, as ``a3gan.colour``)."""
