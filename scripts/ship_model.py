@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import PurePath
 
 from a3gan.checkpoint import load_generator, module_state, read_checkpoint, save_checkpoint
 from a3gan.nets import Discriminator
@@ -36,6 +37,12 @@ def main() -> None:
         D.load_state_dict(d_state, strict=True)
         modules["D"] = D
     keep = {k: full_meta[k] for k in ("step", "images_seen", "identity", "a3gan_version") if k in full_meta}
+    # provenance only (nothing loads them from a shipped model): keep file names, not this machine's paths
+    if isinstance(keep.get("identity"), dict) and keep["identity"].get("weights"):
+        keep["identity"] = {**keep["identity"], "weights": PurePath(keep["identity"]["weights"]).name}
+    for key in ("init_from", "identity_weights"):
+        if getattr(cfg.train, key):
+            setattr(cfg.train, key, PurePath(getattr(cfg.train, key)).name)
     keep.update(
         {
             "source_checkpoint": a.checkpoint.split("/")[-1],

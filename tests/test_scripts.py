@@ -224,7 +224,9 @@ def test_ship_model_keeps_g_ema_and_optionally_d(tmp_path: Path) -> None:
     torch.manual_seed(0)
     G, G_ema, D = Generator(cfg.model), Generator(cfg.model), Discriminator(cfg.model)
     ckpt = tmp_path / "step_000002.safetensors"
-    save_checkpoint(ckpt, {"G": G, "D": D, "G_ema": G_ema}, cfg, {"step": 2, "images_seen": 96})
+    cfg.train.init_from = "/home/someone/runs/prev.safetensors"
+    ident = {"name": "dlib", "weights": "/home/someone/.venv/models/dlib_v1.dat", "sha256": "ab"}
+    save_checkpoint(ckpt, {"G": G, "D": D, "G_ema": G_ema}, cfg, {"step": 2, "images_seen": 96, "identity": ident})
     script = str(ROOT / "scripts" / "ship_model.py")
 
     def ship(src: Path, out: Path, *flags: str) -> subprocess.CompletedProcess:
@@ -240,6 +242,9 @@ def test_ship_model_keeps_g_ema_and_optionally_d(tmp_path: Path) -> None:
     assert {k.split(".")[0] for k in t_plain} == {"G_ema"}
     assert {k.split(".")[0] for k in t_d} == {"G_ema", "D"}
     assert meta["step"] == 2 and meta["weights"] == "G_ema" and meta["note"] == "t"
+    # the shipped file names its provenance by file name, not by the training machine's paths
+    assert meta["identity"] == {**ident, "weights": "dlib_v1.dat"}
+    assert read_checkpoint(plain)[1].train.init_from == "prev.safetensors"
     for k, v in D.state_dict().items():
         assert torch.equal(module_state(t_d, "D")[k], v)
     D2 = Discriminator(cfg.model)
