@@ -23,7 +23,7 @@ above are blind to faces that have become a soft template with stripes, which KI
 Among eligible ones the lowest verification wins: the mean over A3GAN-0 and A3GAN-5
 of the independent recognizer's (MobileFace) same-image verification rate at FAR 1e-3, then dlib's as a
 tie-break. The line-lattice score (``a3gan.metrics.report.lattice_ratio``: horizontal and vertical line power
-near Nyquist over the originals') is reported, not a guard (the shipped v6: ~2x; runs with ``loss.lambda_spectral``: ~1x).
+near Nyquist over the originals') is reported, not a guard (v6: ~2x; v7, trained with ``loss.lambda_spectral``: ~0.6x).
 Prints a Markdown table and writes it to ``OUT/selection.md``.
 
     python scripts/select_model.py --data ../shared/data/celeba --out runs/select \
