@@ -45,7 +45,7 @@ def main() -> None:
             setattr(cfg.train, key, PurePath(getattr(cfg.train, key)).name)
     keep.update(
         {
-            "source_checkpoint": a.checkpoint.split("/")[-1],
+            "source_checkpoint": PurePath(a.checkpoint).name,
             "weights": meta["generator_weights"],
             "note": a.note,
             "inference_smooth": a.smooth,
