@@ -108,7 +108,7 @@ def test_colour_noise_guard(sel):
 
 def test_kid_guard_keeps_checkpoints_near_the_most_realistic(sel):
     sums = {
-        "real": _summary(mobile=12.0, dlib=3.0, det=95.0, brisque=20.0, kid=2.0),
+        "real": _summary(mobile=9.5, dlib=3.0, det=95.0, brisque=20.0, kid=2.0),
         "ok": _summary(mobile=9.0, dlib=2.0, det=95.0, brisque=20.0, kid=3.9),  # 1.95x the best
         "template": _summary(mobile=2.0, dlib=0.0, det=95.0, brisque=20.0, kid=6.0),  # 3x: too far
         # the lowest KID of all, but it fails another guard, so it does not set the bar
@@ -132,6 +132,25 @@ def test_kid_guard_keeps_checkpoints_near_the_most_realistic(sel):
         0.9,
     )
     assert winner == "b"
+
+
+def test_verification_guard_keeps_a_leaky_model_from_setting_the_realism_bar(sel):
+    sums = {
+        # realistic because it barely changes the face: 40% of outputs still verify as the input's person
+        "leaky": _summary(mobile=40.0, dlib=20.0, det=99.0, brisque=20.0, kid=1.3),
+        "anon": _summary(mobile=2.0, dlib=0.0, det=99.0, brisque=20.0, kid=2.8),  # 2.15x leaky, 1.4x soft
+        "soft": _summary(mobile=4.0, dlib=0.0, det=99.0, brisque=20.0, kid=2.0),
+    }
+    rows, winner = sel.rank(sums, 10.0, 0.9)
+    by = {r["name"]: r for r in rows}
+    assert winner == "anon"
+    assert by["leaky"]["why"] == "verification 40.0% > 10%: not anonymous"
+    assert by["anon"]["eligible"] and by["soft"]["eligible"]
+    # without the guard the leaky model sets the bar (2 x 1.3 = 2.6) and the most anonymous one is dropped
+    rows, winner = sel.rank(sums, 10.0, 0.9, max_verification=None)
+    by = {r["name"]: r for r in rows}
+    assert winner == "soft"
+    assert by["anon"]["why"] == "KID-MF 2.80 > 2 x best 1.30"
 
 
 def test_checkpoint_name(sel):
@@ -177,7 +196,7 @@ def test_summarize_reads_a_report(sel):
     assert s["det_a3gan-5"] == pytest.approx(90.0)
     # lattice: last ring over the originals' (0.5 / 0.25 = 2, 0.5 * 23 / 21 / 0.25); reported, not a guard
     assert s["lattice_a3gan-0"] == pytest.approx(2.0) and s["lattice_a3gan-5"] == pytest.approx(2.0 * 23 / 21)
-    rows, winner = sel.rank({"x": s}, 10.0, 0.85, max_colour_noise=None)
+    rows, winner = sel.rank({"x": s}, 10.0, 0.85, max_colour_noise=None, max_verification=None)
     assert winner == "x" and rows[0]["lattice"] == pytest.approx((2.0 + 2.0 * 23 / 21) / 2)
     assert f"| {rows[0]['lattice']:.2f} |" in sel.table(rows, winner)
     # a report from before the lattice score: not measured, shown as "-"
