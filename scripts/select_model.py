@@ -21,7 +21,7 @@ other real faces in the independent recognizer's layer statistics; other real fa
 ``--max-kid-ratio`` (default 2) times the lowest among them (floored at 0.25, sensor-noise level): the guards
 above are blind to faces that have become a soft template with stripes, which KID-MF ranks as a person does.
 Before that bar is set, a checkpoint whose mean verification (below) is above ``--max-verification`` (default
-10%) is dropped as not anonymous: a generator that redraws its input almost unchanged has the most real-looking
+10%) is dropped as not anonymous: a generator that keeps much of its input's face has the most real-looking
 faces of all (run fj, ``lambda_adv`` 3: KID-MF 1.29 at 33-49% verification), and as the realism reference it
 would exclude every checkpoint that does change the face.
 Among eligible ones the lowest verification wins: the mean over A3GAN-0 and A3GAN-5
@@ -153,7 +153,7 @@ def rank(
         )
     if max_kid_ratio is not None:
         # realism relative to the most realistic checkpoint that passes the other guards (the verification guard
-        # among them: a model that redraws its input barely changed is realistic for the wrong reason)
+        # among them: a model that keeps much of its input's face is realistic for the wrong reason)
         passing = [r["kid"] for r in rows if r["eligible"] and r["kid"] is not None]
         bound = max_kid_ratio * max(min(passing), KID_FLOOR) if passing else None
         for r in rows:
