@@ -428,6 +428,38 @@ def test_init_from_a_checkpoint_starts_from_its_weights(tmp_path: Path, syntheti
     assert all(torch.equal(v, fresh_d[k]) for k, v in D2.state_dict().items())
 
 
+def test_init_from_a_narrower_model_grows_it_and_trains(tmp_path: Path, synthetic_celeba: Path) -> None:
+    """train.init_from with the same model at a smaller width: G, G_ema and D are grown (same outputs as the file's
+    nets, more parameters) and the run takes its steps at the new width."""
+    src = train(tiny("train.total_steps=2", "train.ckpt_every=2"), synthetic_celeba, tmp_path / "a", progress=False)
+    from a3gan.training.loop import _init_from
+
+    wide = ("model.width=0.125", "model.ainet_width=0.125")
+    cfg = tiny(*wide)
+    G, D, G_ema = Generator(cfg.model), Discriminator(cfg.model), Generator(cfg.model)
+    assert _init_from(str(src.last_checkpoint), cfg, G, D, G_ema) == ["G", "G_ema", "D"]
+    G_old, _, _ = load_generator(src.last_checkpoint)
+    s = _states(src.last_checkpoint)
+    D_old = Discriminator(tiny().model)
+    D_old.load_state_dict(s["D"])
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    m, z = torch.ones(2, 10), torch.randn(2, cfg.model.z_dim)
+    G_ema.eval(), D.eval(), D_old.eval()
+    with torch.no_grad():
+        assert (G_ema(x, m, z) - G_old(x, m, z)).abs().max() < 1e-5
+        assert torch.allclose(D(x)[0], D_old(x)[0], atol=1e-5)
+    assert sum(p.numel() for p in G.parameters()) > 2 * sum(p.numel() for p in G_old.parameters())
+
+    res = train(
+        tiny(*wide, "train.total_steps=1", "train.ckpt_every=1", f"train.init_from={src.last_checkpoint}"),
+        synthetic_celeba,
+        tmp_path / "b",
+        progress=False,
+    )
+    G_new, cfg_new, _ = load_generator(res.last_checkpoint)
+    assert res.step == 1 and cfg_new.model.width == 0.125
+
+
 def test_init_from_trains_on_and_d_warmup_moves_only_d(
     tmp_path: Path, synthetic_celeba: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -511,14 +543,16 @@ def test_d_warmup_writes_a_step_0_checkpoint_that_resume_continues_from(
 
 
 def test_init_from_bad_files_and_settings(tmp_path: Path, synthetic_celeba: Path) -> None:
+    """Only a larger width / ainet_width may differ from the file's model (a narrower one is refused too)."""
     src = train(tiny("train.total_steps=1", "train.ckpt_every=1"), synthetic_celeba, tmp_path / "a", progress=False)
-    with pytest.raises(InputError, match="model config differs.*width"):
-        train(
-            tiny("train.total_steps=1", f"train.init_from={src.last_checkpoint}", "model.width=0.5"),
-            synthetic_celeba,
-            tmp_path / "b",
-            progress=False,
-        )
+    for bad_model, key in (("model.skip=none", "skip"), ("model.width=0.05", "width")):  # 0.05 < tiny's 1/16
+        with pytest.raises(InputError, match=f"model config differs.*{key}.*only a larger"):
+            train(
+                tiny("train.total_steps=1", f"train.init_from={src.last_checkpoint}", bad_model),
+                synthetic_celeba,
+                tmp_path / f"b-{key}",
+                progress=False,
+            )
     from a3gan.errors import ModelError
 
     bad = tmp_path / "bad.safetensors"

@@ -102,15 +102,24 @@ def _init_from(path: str, cfg: Config, G, D, G_ema) -> list[str]:
 
     G and G_ema both start from the file's EMA generator when it has one (what inference uses), else from its G.
     D is loaded only when the file holds one (a training checkpoint); a shipped model leaves D fresh.
+    A file whose model is this run's at a smaller ``width`` / ``ainet_width`` is grown to this run's widths
+    without changing what it computes (:mod:`a3gan.nets.grow`).
     """
     from a3gan.checkpoint import module_state, read_checkpoint
+    from a3gan.nets.grow import growable, widen_state_dict
 
     tensors, init_cfg, _ = read_checkpoint(path)
+    grow = False
     if init_cfg.to_dict()["model"] != cfg.to_dict()["model"]:
-        diff = sorted(
-            k for k, v in cfg.to_dict()["model"].items() if init_cfg.to_dict()["model"].get(k) != v
-        )
-        raise InputError(f"train.init_from {path}: its model config differs from this run's ({', '.join(diff)})")
+        grow = growable(init_cfg.model, cfg.model)
+        if not grow:
+            diff = sorted(
+                k for k, v in cfg.to_dict()["model"].items() if init_cfg.to_dict()["model"].get(k) != v
+            )
+            raise InputError(
+                f"train.init_from {path}: its model config differs from this run's ({', '.join(diff)}); "
+                "only a larger model.width / model.ainet_width may differ (the model is then grown)"
+            )
     g_state = module_state(tensors, "G_ema") or module_state(tensors, "G")
     if not g_state:
         raise ModelError(f"train.init_from {path}: the file holds no generator weights (G or G_ema)")
@@ -119,8 +128,10 @@ def _init_from(path: str, cfg: Config, G, D, G_ema) -> list[str]:
         if not sd:
             continue
         try:
+            if grow:
+                sd = widen_state_dict(sd, init_cfg.model, mod.state_dict(), cfg.model, "D" if name == "D" else "G")
             mod.load_state_dict(sd, strict=True)
-        except RuntimeError as e:
+        except (RuntimeError, ValueError) as e:
             raise ModelError(f"train.init_from {path}: {name} does not match ({str(e).splitlines()[0]})") from None
         loaded.append(name)
     return loaded
