@@ -543,21 +543,24 @@ def test_d_warmup_writes_a_step_0_checkpoint_that_resume_continues_from(
 
 
 def test_init_from_bad_files_and_settings(tmp_path: Path, synthetic_celeba: Path) -> None:
-    """Only a larger width / ainet_width may differ from the file's model (a narrower one is refused too)."""
+    """Only a larger width / ainet_width may differ from the file's model (a narrower one is refused too); a bad
+    init_from is refused before anything is written."""
     src = train(tiny("train.total_steps=1", "train.ckpt_every=1"), synthetic_celeba, tmp_path / "a", progress=False)
     for bad_model, key in (("model.skip=none", "skip"), ("model.width=0.05", "width")):  # 0.05 < tiny's 1/16
         with pytest.raises(InputError, match=f"model config differs.*{key}.*only a larger"):
             train(
                 tiny("train.total_steps=1", f"train.init_from={src.last_checkpoint}", bad_model),
                 synthetic_celeba,
-                tmp_path / f"b-{key}",
+                tmp_path / "b",
                 progress=False,
             )
+        assert not (tmp_path / "b").exists()  # checked before the run folder is written: the same --out works again
     from a3gan.errors import ModelError
 
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not a safetensors file")
     with pytest.raises(ModelError, match="not a readable safetensors"):
         train(tiny("train.total_steps=1", f"train.init_from={bad}"), synthetic_celeba, tmp_path / "c", progress=False)
+    assert not (tmp_path / "c").exists()
     with pytest.raises(InputError, match="d_warmup_steps must be >= 0"):
         train(tiny("train.total_steps=1", "train.d_warmup_steps=-1"), synthetic_celeba, tmp_path / "d", progress=False)

@@ -97,16 +97,11 @@ def _check_same_model(saved: Config, cfg: Config, run: RunDir) -> None:
         )
 
 
-def _init_from(path: str, cfg: Config, G, D, G_ema) -> list[str]:
-    """Load ``train.init_from`` into a fresh run's networks; returns the names of the modules it set.
-
-    G and G_ema both start from the file's EMA generator when it has one (what inference uses), else from its G.
-    D is loaded only when the file holds one (a training checkpoint); a shipped model leaves D fresh.
-    A file whose model is this run's at a smaller ``width`` / ``ainet_width`` is grown to this run's widths
-    without changing what it computes (:mod:`a3gan.nets.grow`).
-    """
+def _read_init_from(path: str, cfg: Config) -> tuple[dict[str, torch.Tensor], Config, bool]:
+    """Read ``train.init_from`` and check it against the run's model before anything is written; returns the
+    file's tensors, its config and whether its model has to be grown (a smaller width, see below)."""
     from a3gan.checkpoint import module_state, read_checkpoint
-    from a3gan.nets.grow import growable, widen_state_dict
+    from a3gan.nets.grow import growable
 
     tensors, init_cfg, _ = read_checkpoint(path)
     grow = False
@@ -120,9 +115,24 @@ def _init_from(path: str, cfg: Config, G, D, G_ema) -> list[str]:
                 f"train.init_from {path}: its model config differs from this run's ({', '.join(diff)}); "
                 "only a larger model.width / model.ainet_width may differ (the model is then grown)"
             )
-    g_state = module_state(tensors, "G_ema") or module_state(tensors, "G")
-    if not g_state:
+    if not (module_state(tensors, "G_ema") or module_state(tensors, "G")):
         raise ModelError(f"train.init_from {path}: the file holds no generator weights (G or G_ema)")
+    return tensors, init_cfg, grow
+
+
+def _init_from(path: str, cfg: Config, G, D, G_ema, read=None) -> list[str]:
+    """Load ``train.init_from`` into a fresh run's networks; returns the names of the modules it set.
+
+    G and G_ema both start from the file's EMA generator when it has one (what inference uses), else from its G.
+    D is loaded only when the file holds one (a training checkpoint); a shipped model leaves D fresh.
+    A file whose model is this run's at a smaller ``width`` / ``ainet_width`` is grown to this run's widths
+    without changing what it computes (:mod:`a3gan.nets.grow`). ``read``: what :func:`_read_init_from` returned.
+    """
+    from a3gan.checkpoint import module_state
+    from a3gan.nets.grow import widen_state_dict
+
+    tensors, init_cfg, grow = read if read is not None else _read_init_from(path, cfg)
+    g_state = module_state(tensors, "G_ema") or module_state(tensors, "G")
     loaded = []
     for name, mod, sd in (("G", G, g_state), ("G_ema", G_ema, g_state), ("D", D, module_state(tensors, "D"))):
         if not sd:
@@ -236,6 +246,7 @@ def train(
         with accelerator.main_process_first():  # the main process decodes the image cache once
             dataset = _build_dataset(cfg, data_dir, main)
     identity, identity_desc = _build_identity(cfg, dev)
+    init_read = _read_init_from(tc.init_from, cfg) if tc.init_from and not resume else None
     accelerator.wait_for_everyone()  # everyone has checked before the main process writes anything
     if main:
         run.root.mkdir(parents=True, exist_ok=True)
@@ -259,7 +270,7 @@ def train(
     dist_utils.broadcast_module(D)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     if tc.init_from and not resume:  # every process reads the same file, so replicas start identical
-        _init_from(tc.init_from, cfg, G, D, G_ema)
+        _init_from(tc.init_from, cfg, G, D, G_ema, init_read)
     opt_g = torch.optim.Adam(G.parameters(), lr=tc.lr_g, betas=(tc.beta1, tc.beta2))
     opt_d = torch.optim.Adam(D.parameters(), lr=tc.lr_d, betas=(tc.beta1, tc.beta2))
     opt_g, opt_d = accelerator.prepare(opt_g, opt_d)
