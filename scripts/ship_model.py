@@ -1,6 +1,7 @@
 """Make the shipped default model from a training checkpoint: the EMA generator (what inference uses) and, with
 ``--with-d``, the discriminator (so ``train.init_from`` can fine-tune the shipped model with its own trained
-critic instead of a fresh one), float32, with the run's config and provenance in the safetensors metadata.
+critic instead of a fresh one), float32 (or float16 with ``--half``), with the run's config and provenance in the
+safetensors metadata.
 
     python scripts/ship_model.py runs/small-deid10/checkpoints/step_002525.safetensors \
         src/a3gan/assets/a3gan-small-celeba.safetensors --note "..."
@@ -11,6 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import PurePath
+
+import torch
 
 from a3gan.checkpoint import load_generator, module_state, read_checkpoint, save_checkpoint
 from a3gan.nets import Discriminator
@@ -25,6 +28,9 @@ def main() -> None:
         "--smooth", type=float, default=0.0, help="recommended post-filter sigma (inference_smooth), 0 = none"
     )
     ap.add_argument("--with-d", action="store_true", help="also keep the discriminator (for fine-tuning)")
+    ap.add_argument(
+        "--half", action="store_true", help="store the weights as float16 (half the size; loaded back as float32)"
+    )
     a = ap.parse_args()
     G, cfg, meta = load_generator(a.checkpoint, prefer_ema=True)
     tensors, _, full_meta = read_checkpoint(a.checkpoint)
@@ -49,9 +55,10 @@ def main() -> None:
             "weights": meta["generator_weights"],
             "note": a.note,
             "inference_smooth": a.smooth,
+            "stored_dtype": "float16" if a.half else "float32",
         }
     )
-    save_checkpoint(a.out, modules, cfg, keep)
+    save_checkpoint(a.out, modules, cfg, keep, float_dtype=torch.float16 if a.half else None)
     print(json.dumps(keep, indent=1, default=str))
 
 

@@ -234,7 +234,7 @@ def test_ship_model_keeps_g_ema_and_optionally_d(tmp_path: Path) -> None:
 
     import torch
 
-    from a3gan.checkpoint import module_state, read_checkpoint, save_checkpoint
+    from a3gan.checkpoint import load_generator, module_state, read_checkpoint, save_checkpoint
     from a3gan.config import load_config
     from a3gan.nets import Discriminator, Generator
     from a3gan.training.loop import _init_from
@@ -269,6 +269,24 @@ def test_ship_model_keeps_g_ema_and_optionally_d(tmp_path: Path) -> None:
     D2 = Discriminator(cfg.model)
     assert _init_from(str(with_d), cfg, Generator(cfg.model), D2, Generator(cfg.model)) == ["G", "G_ema", "D"]
     assert all(torch.equal(v, D.state_dict()[k]) for k, v in D2.state_dict().items())
+    # --half: float16 on disk (about half the bytes), loaded back into float32 modules with the same output
+    half = tmp_path / "half.safetensors"
+    assert ship(ckpt, half, "--with-d", "--half").returncode == 0
+    t_h, _, meta_h = read_checkpoint(half)
+    assert meta_h["stored_dtype"] == "float16" and meta["stored_dtype"] == "float32"
+    assert all(v.dtype == torch.float16 for v in t_h.values() if v.is_floating_point())
+    assert half.stat().st_size < 0.6 * with_d.stat().st_size
+    G32, _, _ = load_generator(plain)
+    G16, _, _ = load_generator(half)
+    assert all(p.dtype == torch.float32 for p in G16.parameters())
+    x, m, z = torch.rand(2, 3, 32, 32) * 2 - 1, torch.ones(2, 10), torch.randn(2, cfg.model.z_dim)
+    y32, y16 = G32(x, m, z), G16(x, m, z)
+    assert 0 < (y32 - y16).abs().max() < 0.02  # rounded weights, same image to within 1% of the range
+    assert _init_from(str(half), cfg, Generator(cfg.model), Discriminator(cfg.model), Generator(cfg.model)) == [
+        "G",
+        "G_ema",
+        "D",
+    ]
     # a file without D cannot be shipped --with-d: one clear line, non-zero exit
     r = ship(plain, tmp_path / "x.safetensors", "--with-d")
     assert r.returncode != 0 and "holds no discriminator" in r.stderr and "Traceback" not in r.stderr

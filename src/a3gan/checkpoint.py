@@ -46,14 +46,26 @@ def atomic_write_bytes(path: Path, write_fn) -> None:
         raise
 
 
-def save_checkpoint(path: str | Path, modules: dict[str, nn.Module], cfg: Config, meta: dict[str, Any] | None = None):
-    """Save ``modules`` (e.g. {"G": G, "G_ema": G_ema, "D": D}) with ``cfg`` and ``meta`` in the metadata."""
+def save_checkpoint(
+    path: str | Path,
+    modules: dict[str, nn.Module],
+    cfg: Config,
+    meta: dict[str, Any] | None = None,
+    float_dtype: torch.dtype | None = None,
+):
+    """Save ``modules`` (e.g. {"G": G, "G_ema": G_ema, "D": D}) with ``cfg`` and ``meta`` in the metadata.
+
+    ``float_dtype`` (e.g. ``torch.float16``) stores every floating-point tensor in that type (half the file size);
+    loading casts back to the modules' float32 (``load_state_dict`` copies values into the existing parameters)."""
     from safetensors.torch import save_file
 
     tensors: dict[str, torch.Tensor] = {}
     for name, mod in modules.items():
         for k, v in mod.state_dict().items():
-            tensors[f"{name}.{k}"] = v.detach().to("cpu").contiguous()
+            t = v.detach().to("cpu")
+            if float_dtype is not None and t.is_floating_point():
+                t = t.to(float_dtype)
+            tensors[f"{name}.{k}"] = t.contiguous()
     metadata = {
         "format": "a3gan-checkpoint-v1",
         "a3gan_version": __version__,
