@@ -135,16 +135,12 @@ def widen_state_dict(
             # D's head: the input is the flattened trunk, channel-major (C_5, (R/32)^2)
             new = buf.view(buf.shape[0], sum(in_d), -1)
             old_v = old.view(old.shape[0], sum(in_o), -1)
-        if len(out_o) != len(out_d) or (in_o is not None and len(in_o) != len(in_d)):
-            raise ValueError(f"widen: {net}.{name} has a different segment structure")
         if new.shape[0] != sum(out_d) or old_v.shape[0] != sum(out_o):
             raise ValueError(f"widen: {net}.{name} shape {tuple(old.shape)} does not match its channel layout")
         has_in = in_o is not None and new.dim() >= 2
         if has_in and (new.shape[1] != sum(in_d) or old_v.shape[1] != sum(in_o)):
             raise ValueError(f"widen: {net}.{name} shape {tuple(old.shape)} does not match its channel layout")
-        for so, sd_, lo_, ld_ in zip(_offsets(out_o), _offsets(out_d), out_o, out_d, strict=True):
-            if lo_ > ld_:
-                raise ValueError(f"widen: {net}.{name} would shrink")
+        for so, sd_, lo_ in zip(_offsets(out_o), _offsets(out_d), out_o, strict=True):
             rows_d, rows_o = slice(sd_, sd_ + lo_), slice(so, so + lo_)
             if not has_in:
                 new[rows_d] = old_v[rows_o]
