@@ -35,13 +35,18 @@ def adain(f: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor, eps: float =
     return scale[:, :, None, None] * (f - mu) / sigma + bias[:, :, None, None]
 
 
+def fcnet_dims(z_dim: int, n_attrs: int, width: float = 1.0, use_mask: bool = True) -> list[int]:
+    """FCNet's layer widths, input first: [512+N, 512, 512, 512, 1024, 1024, 1024] at ``width`` 1 (Table 4)."""
+    w512, w1024 = max(8, round(512 * width)), max(8, round(1024 * width))
+    return [z_dim + (n_attrs if use_mask else 0), w512, w512, w512, w1024, w1024, w1024]
+
+
 class FCNet(nn.Module):
     """Table 4: FC(512+N,512), FC(512,512), FC(512,512), FC(512,1024), FC(1024,1024), FC(1024,1024), LeakyReLU."""
 
     def __init__(self, z_dim: int, n_attrs: int, width: float = 1.0, use_mask: bool = True):
         super().__init__()
-        w512, w1024 = max(8, round(512 * width)), max(8, round(1024 * width))
-        dims = [z_dim + (n_attrs if use_mask else 0), w512, w512, w512, w1024, w1024, w1024]
+        dims = fcnet_dims(z_dim, n_attrs, width, use_mask)
         layers: list[nn.Module] = []
         for a, b in zip(dims[:-1], dims[1:], strict=True):
             layers += [nn.Linear(a, b), nn.LeakyReLU(0.2)]

@@ -25,6 +25,7 @@ import re
 import torch
 
 from a3gan.config import ModelConfig
+from a3gan.nets.ainet import fcnet_dims
 
 WIDTH_KEYS = ("width", "ainet_width")
 
@@ -37,11 +38,6 @@ def growable(src: ModelConfig, dst: ModelConfig) -> bool:
     return same_rest and wider
 
 
-def _fc_dims(cfg: ModelConfig) -> list[int]:
-    w512, w1024 = max(8, round(512 * cfg.ainet_width)), max(8, round(1024 * cfg.ainet_width))
-    return [cfg.z_dim + (cfg.n_attrs if cfg.use_mask else 0), w512, w512, w512, w1024, w1024, w1024]
-
-
 def _generator_layout(name: str, cfg: ModelConfig) -> tuple[list[int], list[int] | None] | None:
     """(output segments, input segments or None) of a generator parameter, or None for a scalar buffer.
 
@@ -50,7 +46,7 @@ def _generator_layout(name: str, cfg: ModelConfig) -> tuple[list[int], list[int]
     :func:`widen_state_dict`)."""
     L = cfg.n_layers
     enc = [cfg.ch(64 * 2**i) for i in range(L)]
-    fc = _fc_dims(cfg)
+    fc = fcnet_dims(cfg.z_dim, cfg.n_attrs, cfg.ainet_width, cfg.use_mask)
     fc_out = fc[-1]
     if name.endswith("num_batches_tracked"):
         return None
