@@ -69,6 +69,9 @@ def summarize(report: dict, fars: str = "far=0.001") -> dict:
         for rec in ("dlib", "mobileface"):
             v = r["verification"].get(rec)
             out[f"ver_{rec}_{m}"] = None if v is None else 100.0 * v[fars]["same_image"]
+        # per-face verified flags (same image order in every report of one --limit/--seed): for the paired test
+        v = r["verification"].get("mobileface")
+        out[f"flags_mobileface_{m}"] = None if v is None else v[fars].get("same_image_verified")
         out[f"det_{m}"] = 100.0 * r["detection"]["centerface"]["rate"]
         out[f"brisque_{m}"] = r["brisque"]["mean"]
         out[f"grid_{m}"] = (r.get("grid") or {}).get("score")
@@ -89,6 +92,36 @@ def _has_scores(report: Path) -> bool:
     except (OSError, ValueError, KeyError):
         return False
     return all("grid" in r and "colour" in r and "kid" in r and "spectrum" in r for r in rows)
+
+
+def _pooled_flags(s: dict) -> list[int] | None:
+    """MobileFace's per-face verified flags at A3GAN-0 then A3GAN-5 (None when a report predates them)."""
+    flags = [s.get(f"flags_mobileface_{m}") for m in METHODS]
+    return None if any(f is None for f in flags) else [int(x) for f in flags for x in f]
+
+
+def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a binomial rate k/n, in percent (scipy's ``binomtest(...).proportion_ci``)."""
+    from scipy.stats import binomtest
+
+    if n <= 0:
+        raise ValueError("wilson_interval needs n >= 1")
+    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
+    return 100.0 * ci.low, 100.0 * ci.high
+
+
+def paired_test(flags_a: list[int], flags_b: list[int]) -> tuple[int, int, float]:
+    """Exact McNemar test of two checkpoints on the same faces: (faces verified only under a, only under b,
+    two-sided p). The faces both leak or both hide say nothing about which checkpoint leaks less."""
+    from scipy.stats import binomtest
+
+    if len(flags_a) != len(flags_b):
+        raise ValueError(f"paired test needs the same faces: {len(flags_a)} vs {len(flags_b)} flags")
+    only_a = sum(1 for x, y in zip(flags_a, flags_b, strict=True) if x and not y)
+    only_b = sum(1 for x, y in zip(flags_a, flags_b, strict=True) if y and not x)
+    if only_a + only_b == 0:
+        return 0, 0, 1.0
+    return only_a, only_b, float(binomtest(min(only_a, only_b), only_a + only_b, 0.5).pvalue)
 
 
 def _mean(values: list[float | None]) -> float:
@@ -120,6 +153,8 @@ def rank(
         kid = None if None in kids else _mean(kids)
         lattices = [s.get(f"lattice_{m}") for m in METHODS]
         lattice = None if None in lattices else _mean(lattices)
+        flags = _pooled_flags(s)
+        ver_ci = None if not flags else wilson_interval(sum(flags), len(flags))
         why = []
         if max_colour_noise is not None:
             if colour is None:
@@ -145,6 +180,8 @@ def rank(
                 "colour": colour,
                 "kid": kid,
                 "lattice": lattice,
+                "ver_ci": ver_ci,
+                "flags": flags,
                 "det": det,
                 "score": (ver_ind, ver_dlib),
                 "eligible": not why,
@@ -175,20 +212,50 @@ def table(rows: list[dict], winner: str | None) -> str:
         return "-" if v is None else fmt.format(v)
 
     lines = [
-        "| checkpoint | step | Ver. MobileFace A3GAN-0 / -5 | Ver. dlib A3GAN-0 / -5 | CenterFace det. | BRISQUE "
-        "| grid (x originals) | colour noise | KID-MF | lattice (x originals) | attr. changed (A3GAN-5, m=1) "
-        "| eligible |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| checkpoint | step | Ver. MobileFace A3GAN-0 / -5 | mean, 95% CI | Ver. dlib A3GAN-0 / -5 "
+        "| CenterFace det. | BRISQUE | grid (x originals) | colour noise | KID-MF | lattice (x originals) "
+        "| attr. changed (A3GAN-5, m=1) | eligible |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         name = f"**{r['name']}** (winner)" if r["name"] == winner else r["name"]
+        ci = r.get("ver_ci")
+        mean_ci = f"{r['score'][0]:.2f}" + ("" if ci is None else f" ({ci[0]:.1f}-{ci[1]:.1f})")
         lines.append(
             f"| {name} | {r['step']} | {f(r['ver_mobileface_a3gan-0'])} / {f(r['ver_mobileface_a3gan-5'])} "
-            f"| {f(r['ver_dlib_a3gan-0'])} / {f(r['ver_dlib_a3gan-5'])} | {r['det']:.2f} | {r['brisque']:.1f} "
+            f"| {mean_ci} | {f(r['ver_dlib_a3gan-0'])} / {f(r['ver_dlib_a3gan-5'])} | {r['det']:.2f} | {r['brisque']:.1f} "
             f"| {f(r.get('grid'), '{:.1f}')} | {f(r.get('colour'), '{:.3f}')} | {f(r.get('kid'))} | {f(r.get('lattice'))} "
             f"| {100 * float(r['changed_a3gan-5']):.1f} | {'yes' if r['eligible'] else 'no: ' + r['why']} |"
         )
     return "\n".join(lines)
+
+
+def paired_lines(rows: list[dict], winner: str | None, most: int = 5) -> str:
+    """The winner against the eligible checkpoints nearest to it in score, face by face (exact McNemar test)."""
+    by = {r["name"]: r for r in rows}
+    w = by.get(winner)
+    if w is None or not w.get("flags"):
+        return ""
+    rivals = sorted(
+        (
+            r
+            for r in rows
+            if r["eligible"] and r["name"] != winner and r.get("flags") and len(r["flags"]) == len(w["flags"])
+        ),
+        key=lambda r: r["score"],
+    )[:most]
+    if not rivals:
+        return ""
+    n = len(w["flags"])
+    out = [
+        f"Winner against its nearest eligible rivals on the same {n} (face, A3GAN-0/-5) pairs, MobileFace at FAR 1e-3: "
+        "faces verified only under the winner / only under the rival, exact McNemar p (p >= 0.05: the sample "
+        "does not tell them apart)."
+    ]
+    for r in rivals:
+        a, b, p = paired_test(w["flags"], r["flags"])
+        out.append(f"- {r['name']}: {a} / {b}, p = {p:.2f}")
+    return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -244,6 +311,9 @@ def main(argv: list[str] | None = None) -> int:
         a.max_verification if a.max_verification > 0 else None,
     )
     text = table(rows, winner) + "\n\nwinner: " + (winner or "none eligible") + "\n"
+    paired = paired_lines(rows, winner)
+    if paired:
+        text += "\n" + paired + "\n"
     (a.out / "selection.md").write_text(text)
     print(text)
     return 0

@@ -153,6 +153,51 @@ def test_verification_guard_keeps_a_leaky_model_from_setting_the_realism_bar(sel
     assert by["anon"]["why"] == "KID-MF 2.80 > 2 x best 1.30"
 
 
+def test_wilson_interval_matches_hand_computation(sel):
+    # k=3, n=300, z=1.959964: centre (0.01 + z^2/600) / (1 + z^2/300) = 0.016195,
+    # half-width z * sqrt(0.01 * 0.99 / 300 + z^2 / 360000) / (1 + z^2/300) = 0.012789
+    lo, hi = sel.wilson_interval(3, 300)
+    assert lo == pytest.approx(0.3406, abs=1e-3) and hi == pytest.approx(2.8984, abs=1e-3)
+    lo, hi = sel.wilson_interval(0, 150)  # no leak seen is not "0% for sure"
+    assert lo == pytest.approx(0.0, abs=1e-9) and hi == pytest.approx(100 * 3.841459 / (150 + 3.841459), abs=1e-3)
+    with pytest.raises(ValueError):
+        sel.wilson_interval(0, 0)
+
+
+def test_paired_test_counts_discordant_faces_only(sel):
+    a = [1] * 5 + [0] * 10 + [1, 1]
+    b = [0] * 5 + [1] + [0] * 9 + [1, 1]
+    # 5 faces leak only under a, 1 only under b; the 2 both leak do not count. p = 2 * (1 + 6) / 2^6
+    assert sel.paired_test(a, b) == (5, 1, pytest.approx(14 / 64))
+    assert sel.paired_test(b, a) == (1, 5, pytest.approx(14 / 64))
+    assert sel.paired_test([0, 1], [0, 1]) == (0, 0, 1.0)
+    with pytest.raises(ValueError):
+        sel.paired_test([0, 1], [0])
+
+
+def test_selection_table_shows_interval_and_paired_comparison(sel):
+    n = 150
+    flags = {
+        "w": ([1] * 3 + [0] * (n - 3), [0] * n),  # 3 of 300 pairs verified
+        "r": ([1] * 6 + [0] * (n - 6), [1] + [0] * (n - 1)),  # 7 of 300
+    }
+    sums = {}
+    for name, (f0, f5) in flags.items():
+        s = _summary(mobile=100 * (sum(f0) + sum(f5)) / (2 * n), dlib=0.0, det=99.0, brisque=20.0)
+        s["flags_mobileface_a3gan-0"], s["flags_mobileface_a3gan-5"] = f0, f5
+        sums[name] = s
+    sums["old"] = _summary(mobile=4.0, dlib=0.0, det=99.0, brisque=20.0)  # a report from before the flags
+    rows, winner = sel.rank(sums, 10.0, 0.9)
+    assert winner == "w"
+    text = sel.table(rows, winner)
+    assert "| 1.00 (0.3-2.9) |" in text  # 3 / 300 with its Wilson interval
+    assert "| 4.00 |" in text  # no flags: no interval
+    lines = sel.paired_lines(rows, winner)
+    # r leaks on faces 0-5 at A3GAN-0 and face 0 at A3GAN-5, w on faces 0-2: 0 faces only under w, 4 only under r
+    assert f"same {2 * n} (face" in lines and "- r: 0 / 4, p = 0.12" in lines and "old" not in lines
+    assert sel.paired_lines(rows, None) == ""
+
+
 def test_checkpoint_name(sel):
     assert sel.checkpoint_name(Path("runs/r1/checkpoints/step_000250.safetensors")) == "r1-step_000250"
     assert sel.checkpoint_name(Path("x/model.safetensors")) == "x-model"
@@ -163,7 +208,8 @@ def test_summarize_reads_a_report(sel):
         return {
             "method": method,
             "verification": {
-                rec: {"far=0.001": {"same_image": ver, "other_images": 0.0}} for rec in ("dlib", "mobileface")
+                rec: {"far=0.001": {"same_image": ver, "other_images": 0.0, "same_image_verified": [1, 0, 0, 0, 0]}}
+                for rec in ("dlib", "mobileface")
             },
             "detection": {"centerface": {"rate": det}},
             "brisque": {"mean": brisque},
@@ -194,6 +240,7 @@ def test_summarize_reads_a_report(sel):
     assert s["ver_mobileface_a3gan-0"] == pytest.approx(20.0)
     assert s["ver_dlib_a3gan-5"] == pytest.approx(10.0)
     assert s["det_a3gan-5"] == pytest.approx(90.0)
+    assert s["flags_mobileface_a3gan-0"] == [1, 0, 0, 0, 0]
     # lattice: last ring over the originals' (0.5 / 0.25 = 2, 0.5 * 23 / 21 / 0.25); reported, not a guard
     assert s["lattice_a3gan-0"] == pytest.approx(2.0) and s["lattice_a3gan-5"] == pytest.approx(2.0 * 23 / 21)
     rows, winner = sel.rank({"x": s}, 10.0, 0.85, max_colour_noise=None, max_verification=None)
