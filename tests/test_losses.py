@@ -410,3 +410,39 @@ def test_g_loss_adds_weighted_spectral_term():
     # without the real batch the term is skipped
     skip, _ = losses.g_loss(Critic(), fake, a_s, m, None, None, LossConfig(lambda_spectral=2.0))
     assert skip.item() == pytest.approx(off.item())
+
+
+def test_deid_embeddings_jitters_both_images_alike_and_detaches_the_real_one():
+    torch.manual_seed(0)
+    phi = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, stride=2), torch.nn.Flatten())
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    fake = (torch.rand(2, 3, 16, 16) * 2 - 1).requires_grad_(True)
+    cfg = LossConfig(deid_lowpass=2)
+    er, ef = losses.deid_embeddings(phi, x, fake, cfg)
+    assert not er.requires_grad and ef.requires_grad
+    assert torch.allclose(er, phi(losses.lowpass(x, 2)))
+    assert torch.allclose(ef, phi(losses.lowpass(fake, 2)))
+    # with jitter, the same warp for both: passing the same image twice gives the same embedding twice
+    cfg = LossConfig(deid_jitter=2.0)
+    er, ef = losses.deid_embeddings(phi, x, x.clone().requires_grad_(True), cfg, torch.Generator().manual_seed(1))
+    assert torch.allclose(er, ef) and not torch.allclose(er, phi(x))
+
+
+def test_g_terms_weights_and_sum_match_g_loss():
+    torch.manual_seed(0)
+    cfg = load_config("tiny", ["loss.lambda_div=1", "loss.lambda_spectral=0.5"])
+    G, D = Generator(cfg.model), Discriminator(cfg.model)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    a_s, m = torch.tensor([[1.0] * 5 + [0.0] * 5] * 2), torch.ones(2, 10)
+    z1, z2 = G.sample_z(2), G.sample_z(2)
+    fake, fake2 = G(x, m, z1), G(x, m, z2)
+    er, ef = torch.randn(2, 8), torch.randn(2, 8)
+    terms = losses.g_terms(D, fake, a_s, m, er, ef, cfg.loss, (fake2, z1, z2), real=x)
+    assert {k: w for k, (w, _) in terms.items()} == {
+        "adv": cfg.loss.lambda_adv, "att2": cfg.loss.lambda_att2, "div": 1.0, "spectral": 0.5,
+        "deid": cfg.loss.lambda_deid,
+    }  # fmt: skip
+    loss, logs = losses.g_loss(D, fake, a_s, m, er, ef, cfg.loss, (fake2, z1, z2), real=x)
+    assert loss.item() == pytest.approx(sum(w * v.item() for w, v in terms.values()), rel=1e-6)
+    assert logs["g/att2"] == pytest.approx(terms["att2"][1].item())
+    assert set(losses.g_terms(D, fake, a_s, m, None, None, cfg.loss)) == {"adv", "att2"}

@@ -337,3 +337,43 @@ def test_ship_model_keeps_g_ema_and_optionally_d(tmp_path: Path) -> None:
     # a file without D cannot be shipped --with-d: one clear line, non-zero exit
     r = ship(plain, tmp_path / "x.safetensors", "--with-d")
     assert r.returncode != 0 and "holds no discriminator" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_probe_loss_balance_term_gradients_by_hand():
+    import torch
+
+    tg = _script("probe_loss_balance").term_gradients
+    fake = torch.tensor([[1.0, -2.0], [0.5, 2.0]], requires_grad=True)
+    other = torch.ones(3, requires_grad=True)
+    r = tg({"sq": (2.0, (fake**2).sum()), "lin": (0.5, fake.sum()), "off": (1.0, other.sum())}, fake)
+    # d(2 * sum x^2)/dx = 4x -> 4 * ||x|| = 4 * sqrt(1 + 4 + 0.25 + 4); d(0.5 * sum x)/dx = 0.5 -> 0.5 * sqrt(4)
+    assert r["sq"] == (2.0, pytest.approx(9.25), pytest.approx(4 * 9.25**0.5))
+    assert r["lin"] == (0.5, pytest.approx(1.5), pytest.approx(1.0))
+    assert r["off"][2] == 0.0  # a term that does not read the image asks nothing of it
+    with pytest.raises(ValueError):
+        tg({"sq": (1.0, fake.detach().sum())}, fake.detach())
+
+
+def test_probe_loss_balance_measures_each_active_term():
+    import torch
+
+    from a3gan.config import load_config
+    from a3gan.nets import Discriminator, Generator
+
+    probe = _script("probe_loss_balance").probe
+    torch.manual_seed(0)
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    a_s = torch.bernoulli(torch.full((4, 10), 0.5))
+    identity = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, stride=4), torch.nn.Flatten())
+    cfg = load_config("tiny", ["loss.lambda_div=1", "loss.lambda_spectral=0"])
+    G, D = Generator(cfg.model), Discriminator(cfg.model).eval()
+    r = probe(G, D, identity, cfg, x, a_s)
+    assert set(r) == {"adv", "att2", "div", "deid"}
+    assert all(gn > 0 for _, _, gn in r.values())
+    assert r["att2"][0] == cfg.loss.lambda_att2 and r["deid"][0] == cfg.loss.lambda_deid
+    cfg2 = load_config("tiny", ["loss.lambda_div=1", "loss.lambda_spectral=0"])
+    cfg2.loss.lambda_att2 = 2 * cfg.loss.lambda_att2  # same draws, twice the weight: twice the pull
+    r2 = probe(G, D, identity, cfg2, x, a_s)
+    assert r2["att2"][2] == pytest.approx(2 * r["att2"][2], rel=1e-5)
+    assert r2["adv"][2] == pytest.approx(r["adv"][2], rel=1e-5)
+    assert "deid" not in probe(G, D, None, cfg, x, a_s)

@@ -209,6 +209,41 @@ def d_loss(
     return loss, logs
 
 
+def deid_embeddings(
+    identity: nn.Module, real: torch.Tensor, fake: torch.Tensor, cfg: LossConfig,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """φ(I) (no gradient) and φ(Î) for L_deid: both images moved by the same :func:`jitter_pair` draw and low-passed
+    by :func:`id_lowpass` before the frozen identity network, as the training loop's G step uses them."""
+    real_id, fake_id = jitter_pair(real, fake, cfg.deid_jitter, generator)
+    with torch.no_grad():
+        emb_real = identity(id_lowpass(real_id, cfg))
+    return emb_real, identity(id_lowpass(fake_id, cfg))
+
+
+def g_terms(
+    D: nn.Module, fake: torch.Tensor, a_s: torch.Tensor, m: torch.Tensor,
+    emb_real: torch.Tensor | None, emb_fake: torch.Tensor | None, cfg: LossConfig,
+    second: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+    real: torch.Tensor | None = None,
+) -> dict[str, tuple[float, torch.Tensor]]:
+    """The terms of L_G, unweighted, with their weights: ``{name: (λ, L)}`` for "adv", "att2" and, when active,
+    "div", "spectral" and "deid" (see :func:`g_loss` for when each is active)."""
+    adv_fake, att_fake = D(fake)
+    terms = {
+        "adv": (cfg.lambda_adv, adv(adv_fake)),
+        "att2": (cfg.lambda_att2, att2(att_fake, a_s, m, cfg.eps, cfg.att2_form)),
+    }
+    if second is not None and cfg.lambda_div > 0:
+        fake2, z1, z2 = second
+        terms["div"] = (cfg.lambda_div, diversity(fake, fake2, z1, z2, cfg.div_tau, cfg.div_pool))
+    if real is not None and cfg.lambda_spectral > 0:
+        terms["spectral"] = (cfg.lambda_spectral, spectral_excess(fake, real, cfg.spectral_from))
+    if emb_real is not None and emb_fake is not None:
+        terms["deid"] = (cfg.lambda_deid, deid(emb_real.detach(), emb_fake, cfg.deid_margin))
+    return terms
+
+
 def g_loss(
     D: nn.Module, fake: torch.Tensor, a_s: torch.Tensor, m: torch.Tensor,
     emb_real: torch.Tensor | None, emb_fake: torch.Tensor | None, cfg: LossConfig,
@@ -220,25 +255,10 @@ def g_loss(
     ``second`` = (Î2, z1, z2), a second draw for the same x and m, adds ``cfg.lambda_div`` x :func:`diversity`;
     ``real`` = the batch's real images x adds ``cfg.lambda_spectral`` x :func:`spectral_excess`.
     """
-    adv_fake, att_fake = D(fake)
-    l_adv = adv(adv_fake)
-    l_att2 = att2(att_fake, a_s, m, cfg.eps, cfg.att2_form)
-    loss = cfg.lambda_adv * l_adv + cfg.lambda_att2 * l_att2
-    logs = {"g/adv": l_adv.item(), "g/att2": l_att2.item()}
-    if second is not None and cfg.lambda_div > 0:
-        fake2, z1, z2 = second
-        l_div = diversity(fake, fake2, z1, z2, cfg.div_tau, cfg.div_pool)
-        loss = loss + cfg.lambda_div * l_div
-        logs["g/div"] = l_div.item()
-    if real is not None and cfg.lambda_spectral > 0:
-        l_spec = spectral_excess(fake, real, cfg.spectral_from)
-        loss = loss + cfg.lambda_spectral * l_spec
-        logs["g/spectral"] = l_spec.item()
-    if emb_real is not None and emb_fake is not None:
-        l_deid = deid(emb_real.detach(), emb_fake, cfg.deid_margin)
-        loss = loss + cfg.lambda_deid * l_deid
-        logs["g/deid"] = l_deid.item()
-        if cfg.deid_margin is not None:
-            logs["g/deid_cos"] = F.cosine_similarity(emb_real.detach(), emb_fake.detach(), dim=1).mean().item()
+    terms = g_terms(D, fake, a_s, m, emb_real, emb_fake, cfg, second, real)
+    loss = sum(w * v for w, v in terms.values())
+    logs = {f"g/{name}": v.item() for name, (_, v) in terms.items()}
+    if "deid" in terms and cfg.deid_margin is not None:
+        logs["g/deid_cos"] = F.cosine_similarity(emb_real.detach(), emb_fake.detach(), dim=1).mean().item()
     logs["g/loss"] = loss.item()
     return loss, logs

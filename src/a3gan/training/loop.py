@@ -435,10 +435,7 @@ def train(
                         second = (G(x, m, z2), z, z2)
                     emb_real = emb_fake = None
                     if identity is not None:
-                        x_id, fake_id = losses.jitter_pair(x, fake, cfg.loss.deid_jitter, gen)
-                        with torch.no_grad():
-                            emb_real = identity(losses.id_lowpass(x_id, cfg.loss))
-                        emb_fake = identity(losses.id_lowpass(fake_id, cfg.loss))
+                        emb_real, emb_fake = losses.deid_embeddings(identity, x, fake, cfg.loss, gen)
                     loss_g, logs_g = losses.g_loss(
                         D, fake, a_s, m, emb_real, emb_fake, cfg.loss, second, real=x
                     )
