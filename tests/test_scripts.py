@@ -377,3 +377,17 @@ def test_probe_loss_balance_measures_each_active_term():
     assert r2["att2"][2] == pytest.approx(2 * r["att2"][2], rel=1e-5)
     assert r2["adv"][2] == pytest.approx(r["adv"][2], rel=1e-5)
     assert "deid" not in probe(G, D, None, cfg, x, a_s)
+
+
+def test_select_model_refuses_reports_of_another_sample(sel, tmp_path, capsys):
+    ckpt = tmp_path / "r1" / "checkpoints" / "step_000001.safetensors"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"not read: the report exists")
+    out = tmp_path / "sel"
+    (out / "r1-step_000001").mkdir(parents=True)
+    (out / "r1-step_000001" / "report.json").write_text(json.dumps({"settings": {"limit": 150, "seed": 0}, "rows": []}))
+    assert sel.report_sample(out / "r1-step_000001" / "report.json") == (150, 0)
+    assert sel.main([str(ckpt), "--data", str(tmp_path), "--out", str(out), "--limit", "600"]) == 2
+    err = capsys.readouterr().err
+    assert "--limit 150 --seed 0, not 600 / 0" in err and "use another --out" in err
+    assert sel.report_sample(tmp_path / "missing.json") is None
