@@ -32,7 +32,8 @@ Among eligible ones the lowest verification wins: the mean over A3GAN-0 and A3GA
 of the independent recognizer's (MobileFace) same-image verification rate at FAR 1e-3, then dlib's as a
 tie-break. The line-lattice score (``a3gan.metrics.report.lattice_ratio``: horizontal and vertical line power
 near Nyquist over the originals') is reported, not a guard (v6: ~2x; v7, trained with ``loss.lambda_spectral``: ~0.6x).
-Prints a Markdown table and writes it to ``OUT/selection.md``.
+Prints a Markdown table and writes it to ``OUT/selection.md``, with each candidate's 95% interval, the winner
+against its nearest rivals face by face, and any ``--pair A,B`` asked for (twin runs at one step, say).
 
     python scripts/select_model.py --data ../shared/data/celeba --out runs/select \
         runs/small-deid10/checkpoints/step_00{4000,6000,8000}.safetensors
@@ -271,6 +272,24 @@ def paired_lines(rows: list[dict], winner: str | None, most: int = 5) -> str:
     return "\n".join(out)
 
 
+def pair_lines(rows: list[dict], pairs: list[tuple[str, str]]) -> str:
+    """``--pair A,B``: any two checkpoints of the run face by face (twin runs at one step, say)."""
+    by = {r["name"]: r for r in rows}
+    out = []
+    for a, b in pairs:
+        missing = [n for n in (a, b) if n not in by]
+        if missing:
+            raise ValueError(f"--pair {a},{b}: no checkpoint named {', '.join(missing)} in this run")
+        fa, fb = by[a].get("flags"), by[b].get("flags")
+        if not fa or not fb:
+            raise ValueError(f"--pair {a},{b}: a report without per-face flags; evaluate it again")
+        only_a, only_b, p = paired_test(fa, fb)
+        out.append(
+            f"- {a} vs {b}: {only_a} / {only_b} faces verified only under the first / the second, p = {p:.2g}"
+        )
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("checkpoints", nargs="+", type=Path)
@@ -287,7 +306,21 @@ def main(argv: list[str] | None = None) -> int:
         "--max-verification", type=float, default=10.0,
         help="percent; mean MobileFace verification over A3GAN-0/-5 above it is not anonymous (0 or less: no guard)",
     )  # fmt: skip
+    ap.add_argument(
+        "--pair", action="append", default=[], metavar="A,B",
+        help="also compare two checkpoints face by face (names as in the table, e.g. run-step_001000); repeatable",
+    )  # fmt: skip
     a = ap.parse_args(argv)
+    pairs = []
+    for spec in a.pair:
+        names = [n.strip() for n in spec.split(",")]
+        if len(names) != 2 or not all(names):
+            print(
+                f"error: --pair takes two checkpoint names separated by a comma, got {spec!r}",
+                file=sys.stderr,
+            )
+            return 2
+        pairs.append((names[0], names[1]))
 
     a.out.mkdir(parents=True, exist_ok=True)
     seed_cache = None
@@ -335,6 +368,16 @@ def main(argv: list[str] | None = None) -> int:
     paired = paired_lines(rows, winner)
     if paired:
         text += "\n" + paired + "\n"
+    if pairs:
+        try:
+            text += (
+                "\nRequested pairs (MobileFace at FAR 1e-3, exact McNemar):\n"
+                + pair_lines(rows, pairs)
+                + "\n"
+            )
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     (a.out / "selection.md").write_text(text)
     print(text)
     return 0

@@ -391,3 +391,28 @@ def test_select_model_refuses_reports_of_another_sample(sel, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--limit 150 --seed 0, not 600 / 0" in err and "use another --out" in err
     assert sel.report_sample(tmp_path / "missing.json") is None
+
+
+def test_pair_lines_compares_any_two_checkpoints(sel):
+    n = 20
+    sums = {}
+    for name, f0 in {"a": [1] * 4 + [0] * (n - 4), "b": [0] * n, "c": [1] * 4 + [0] * (n - 4)}.items():
+        s = _summary(mobile=100 * sum(f0) / (2 * n), dlib=0.0, det=99.0, brisque=20.0)
+        s["flags_mobileface_a3gan-0"], s["flags_mobileface_a3gan-5"] = f0, [0] * n
+        sums[name] = s
+    sums["old"] = _summary(mobile=1.0, dlib=0.0, det=99.0, brisque=20.0)
+    rows, _ = sel.rank(sums, 10.0, 0.9)
+    text = sel.pair_lines(rows, [("a", "b"), ("a", "c")])
+    # a leaks on 4 faces b hides: p = 2 / 2^4; a and c leak on the same faces: nothing to tell them apart
+    assert "- a vs b: 4 / 0 faces" in text and "p = 0.12" in text
+    assert "- a vs c: 0 / 0 faces" in text and "p = 1" in text
+    with pytest.raises(ValueError, match="no checkpoint named x"):
+        sel.pair_lines(rows, [("a", "x")])
+    with pytest.raises(ValueError, match="without per-face flags"):
+        sel.pair_lines(rows, [("a", "old")])
+
+
+def test_select_model_rejects_a_malformed_pair(sel, tmp_path, capsys):
+    assert sel.main(["x.safetensors", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--pair", "a"]) == 2
+    assert "--pair takes two checkpoint names" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
