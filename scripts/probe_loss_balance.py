@@ -13,12 +13,14 @@ term's share through the second draw is not counted.)
 from __future__ import annotations
 
 import argparse
+import sys
 
 import torch
 
 from a3gan import losses
 from a3gan.checkpoint import module_state, read_checkpoint
 from a3gan.data.celeba import CelebA
+from a3gan.errors import A3GANError, ModelError
 from a3gan.nets import Generator
 from a3gan.nets.discriminator import Discriminator
 
@@ -52,7 +54,16 @@ def probe(G, D, identity, cfg, x: torch.Tensor, a_s: torch.Tensor, seed: int = 0
     return term_gradients(terms, fake)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
+    try:
+        _run(argv)
+    except A3GANError as e:  # bad checkpoint or data folder: one line, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _run(argv: list[str] | None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("checkpoints", nargs="+", help="training checkpoints (they hold G and D)")
     ap.add_argument("--data", required=True)
@@ -66,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
         tensors, cfg, _ = read_checkpoint(path)
         name = "G_ema" if a.ema else "G"
         if not any(k.startswith("D.") for k in tensors) or not any(k.startswith(name + ".") for k in tensors):
-            raise SystemExit(f"error: {path} holds no D or no {name}: use a training checkpoint")
+            raise ModelError(f"{path} holds no D or no {name}: use a training checkpoint")
         G = Generator(cfg.model)
         G.load_state_dict(module_state(tensors, name))
         D = Discriminator(cfg.model).eval().requires_grad_(False)
@@ -95,4 +106,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

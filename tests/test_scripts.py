@@ -416,3 +416,12 @@ def test_select_model_rejects_a_malformed_pair(sel, tmp_path, capsys):
     assert sel.main(["x.safetensors", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--pair", "a"]) == 2
     assert "--pair takes two checkpoint names" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_probe_loss_balance_bad_inputs_get_one_line(tmp_path, capsys):
+    main = _script("probe_loss_balance").main
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\x00" * 64)
+    assert main(["--data", str(tmp_path), str(junk)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "not a readable safetensors file" in err and "Traceback" not in err
