@@ -11,12 +11,14 @@ discriminator sees each attribute flipped for A3GAN-0/-5/-10. A generator that i
 from __future__ import annotations
 
 import argparse
+import sys
 
 import torch
 
 from a3gan.attributes import mask_tensor
 from a3gan.checkpoint import load_generator, module_state, read_checkpoint
 from a3gan.data.celeba import CelebA
+from a3gan.errors import A3GANError
 from a3gan.nets.discriminator import Discriminator
 
 
@@ -37,7 +39,16 @@ def probe(G, D, x: torch.Tensor, a_s: torch.Tensor, seed: int = 0) -> dict:
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
+    try:
+        _run(argv)
+    except A3GANError as e:  # bad checkpoint or data folder: one line, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _run(argv: list[str] | None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("checkpoints", nargs="+")
     ap.add_argument("--data", required=True)
@@ -70,4 +81,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

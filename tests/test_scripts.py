@@ -1,4 +1,4 @@
-"""scripts/: select_model.py (the shipping rule of MODEL_CARD.md) and probe_controls.py (mask / f_z use)."""
+"""scripts/: select_model.py (the shipping rule of MODEL_CARD.md) and the probes (controls, loss balance, D memorisation)."""
 
 from __future__ import annotations
 
@@ -425,3 +425,49 @@ def test_probe_loss_balance_bad_inputs_get_one_line(tmp_path, capsys):
     assert main(["--data", str(tmp_path), str(junk)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "not a readable safetensors file" in err and "Traceback" not in err
+
+
+class _MemorisingD:
+    """Knows the attributes of exactly the images it was shown; predicts all-0 (score -1) for anything else."""
+
+    def __init__(self, x, a_s):
+        self.x, self.a_s = x, a_s
+
+    def __call__(self, img):
+        import torch
+
+        known = torch.tensor([torch.equal(img[i], self.x[i]) for i in range(img.shape[0])])
+        logits = torch.where(known[:, None], 2 * self.a_s - 1, -torch.ones_like(self.a_s))
+        return known.float() * 2 - 1, logits
+
+
+def test_probe_d_memorization_by_hand():
+    import torch
+
+    mod = _script("probe_d_memorization")
+    x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    a_s = torch.tensor([[1.0] * 3 + [0.0] * 7, [1.0] * 5 + [0.0] * 5])  # 8 of 20 bits are 1
+    r = mod.measure(_MemorisingD(x, a_s), x, a_s, shift=2, fake=x.flip(-2))
+    # as trained: all right, score 1; mirrored/shifted: all-0 guesses are right on the 12 zero bits, score -1
+    assert r["seen"] == (1.0, 1.0)
+    assert r["mirrored"] == (pytest.approx(12 / 20), -1.0) and r["shifted"] == (pytest.approx(12 / 20), -1.0)
+    assert r["gap"] == pytest.approx(8 / 20) and r["fake"] == -1.0
+    v = mod.views(x, 2)
+    assert torch.equal(v["shifted"][..., 2:], x[..., :-2]) and (v["shifted"][..., :2] == 0).all()
+    assert torch.equal(v["mirrored"], x.flip(-1))
+    # a D that generalises (reads only per-image means, which mirroring keeps) shows no gap
+    mean_d = lambda img: (img.mean(dim=(1, 2, 3)), img.mean(dim=(2, 3)).repeat(1, 4)[:, :10])  # noqa: E731
+    assert mod.measure(mean_d, x, a_s, shift=0)["gap"] == 0.0
+
+
+@pytest.mark.parametrize("script", ["probe_d_memorization", "probe_controls"])
+def test_probes_bad_inputs_get_one_line(script, tmp_path, capsys):
+    main = _script(script).main
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\x00" * 64)
+    assert main(["--data", str(tmp_path), str(junk)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err
+    assert main(["--data", str(tmp_path / "none"), str(ROOT / "src/a3gan/assets/a3gan-small-celeba.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err and err.count("\n") == 1

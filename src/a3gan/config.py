@@ -174,6 +174,12 @@ class TrainConfig:
     # D-only steps before the first G step of a fresh run: lets a fresh D catch up with an initialised G (init_from)
     # before its gradients reach G. Not in paper.
     d_warmup_steps: int = 0
+    # Augmentation (not in paper: STGAN/AttGAN use none). flip: mirror each training image with probability 1/2
+    # (the attributes are left/right symmetric). diffaug: DiffAugment policy for every image D sees, real and
+    # generated, in both steps - "" (off), or a comma-separated subset of translation, cutout, color
+    # (see a3gan.training.augment).
+    flip: bool = False
+    diffaug: str = ""
 
 
 @dataclass
@@ -206,6 +212,9 @@ class Config:
             raise ConfigError(f"loss.deid_blur must be in [0, 8] px, got {self.loss.deid_blur}")
         if self.loss.deid_blur > 0 and self.loss.deid_lowpass > 1:
             raise ConfigError("loss.deid_blur and loss.deid_lowpass are two low-passes before φ; set only one")
+        from a3gan.training.augment import parse_policy
+
+        parse_policy(self.train.diffaug)
         return self
 
     def to_dict(self) -> dict[str, Any]:

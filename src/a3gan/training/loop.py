@@ -12,6 +12,10 @@ Masks m are drawn per sample, each bit 1 with probability ``train.mask_p`` (not 
 (0.5, 0.999), STGAN/AttGAN), linear LR decay from ``lr_decay_start`` to ``total_steps`` and an EMA of G
 (``ema_beta`` with warm-up; the EMA copy is what inference loads).
 
+Augmentation (not in paper, off by default): ``train.flip`` mirrors training images; ``train.diffaug`` passes
+every image D sees, real or generated, in both steps, through DiffAugment (:mod:`a3gan.training.augment`),
+drawn from the phase's generator like every other draw.
+
 Devices and processes come from Hugging Face Accelerate: the same command runs on CPU, one GPU, or N processes
 started by ``torchrun --nproc_per_node N -m a3gan.cli train ...`` or ``accelerate launch --multi_gpu
 --num_processes N -m a3gan.cli train ...`` (multi-node: the same plus the launcher's node options, with RUN_DIR
@@ -44,6 +48,7 @@ from a3gan import __version__
 from a3gan.config import Config, ConfigError
 from a3gan.errors import DataError, InputError, ModelError
 from a3gan.training import distributed as dist_utils
+from a3gan.training.augment import AugmentedD, parse_policy
 from a3gan.training.batches import BatchStream, per_process_batch
 from a3gan.training.metrics import MetricsLog, RunningMean
 from a3gan.training.rundir import RunDir, atomic_write, atomic_write_text
@@ -171,7 +176,7 @@ def _build_dataset(cfg: Config, data_dir: str | Path, main: bool) -> Dataset:
         cache_dir=cache or None,
         partition=cfg.train.partition,
         attributes=cfg.model.attributes,
-        flip=False,  # STGAN/AttGAN train without augmentation
+        flip=cfg.train.flip,  # off by default: STGAN/AttGAN train without augmentation
         progress=main,
     )
 
@@ -363,6 +368,11 @@ def train(
 
     # ---- one iteration ---------------------------------------------------------------------------------------
     n_attrs = cfg.model.n_attrs
+    policy = parse_policy(tc.diffaug)
+
+    def seen_by_d(gen: torch.Generator):
+        """D as the losses see it: through DiffAugment (draws from this phase's generator) when train.diffaug is set."""
+        return AugmentedD(D, policy, gen) if policy else D
 
     def draw(phase: int):
         gen = torch.Generator().manual_seed(step_seed(tc.seed, rank, step, phase))
@@ -382,7 +392,7 @@ def train(
         with torch.no_grad(), accelerator.autocast():
             fake = G(x, m, z)
         with accelerator.autocast():
-            loss_d, logs_d = losses.d_loss(D, x, fake, a_s, cfg.loss, generator=gen)
+            loss_d, logs_d = losses.d_loss(seen_by_d(gen), x, fake, a_s, cfg.loss, generator=gen)
         check_finite(loss_d, "the D loss")
         opt_d.zero_grad(set_to_none=True)
         accelerator.backward(loss_d)
@@ -437,7 +447,7 @@ def train(
                     if identity is not None:
                         emb_real, emb_fake = losses.deid_embeddings(identity, x, fake, cfg.loss, gen)
                     loss_g, logs_g = losses.g_loss(
-                        D, fake, a_s, m, emb_real, emb_fake, cfg.loss, second, real=x
+                        seen_by_d(gen), fake, a_s, m, emb_real, emb_fake, cfg.loss, second, real=x
                     )
                 check_finite(loss_g, "the G loss")
                 opt_g.zero_grad(set_to_none=True)
