@@ -10,7 +10,15 @@ import torch
 
 from a3gan.config import ConfigError, load_config
 from a3gan.training import augment
-from a3gan.training.augment import AugmentedD, color, cutout, diff_augment, parse_policy, translate
+from a3gan.training.augment import (
+    AugmentedD,
+    color,
+    cutout,
+    diff_augment,
+    parse_policy,
+    random_flip,
+    translate,
+)
 
 
 def test_parse_policy() -> None:
@@ -100,6 +108,15 @@ def test_diff_augment_draws_shapes_and_gradients() -> None:
     assert torch.equal(xg.grad, kept)
 
 
+def test_random_flip_mirrors_the_drawn_half() -> None:
+    x = torch.randn(64, 3, 4, 4, generator=torch.Generator().manual_seed(0))
+    out = random_flip(x, torch.Generator().manual_seed(7))
+    drawn = torch.rand(64, generator=torch.Generator().manual_seed(7)) < 0.5  # the same draw
+    assert torch.equal(out[drawn], x[drawn].flip(-1)) and torch.equal(out[~drawn], x[~drawn])
+    assert 16 < int(drawn.sum()) < 48
+    assert torch.equal(random_flip(x, torch.Generator().manual_seed(7)), out)
+
+
 class _RecordingD(torch.nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -131,20 +148,26 @@ def test_loop_routes_every_d_input_through_diffaug_only_when_set(
     tmp_path: Path, synthetic_celeba: Path, monkeypatch
 ) -> None:
     """Per G step (tiny preset: n_critic 1): the D step augments real, fake and the GP mix (3 calls), the G step
-    the fake (1 call); with train.diffaug unset nothing is augmented. train.flip reaches the dataset."""
+    the fake (1 call); train.flip mirrors every batch drawn (2 per step). Unset, neither is called."""
     from a3gan.training import loop as L
 
     calls: list[tuple[str, ...]] = []
-    real = augment.diff_augment
+    flips: list[int] = []
+    real, real_flip = augment.diff_augment, augment.random_flip
 
     def spy(x, policy, generator=None):
         calls.append(policy)
         return real(x, policy, generator)
 
+    def flip_spy(x, generator=None):
+        flips.append(x.shape[0])
+        return real_flip(x, generator)
+
     monkeypatch.setattr(augment, "diff_augment", spy)
+    monkeypatch.setattr(augment, "random_flip", flip_spy)
     quiet = ["train.sample_every=1000", "train.log_every=1", "train.total_steps=2", "train.ckpt_every=2"]
     L.train(load_config("tiny", quiet), synthetic_celeba, tmp_path / "off", progress=False)
-    assert calls == []
+    assert calls == [] and flips == []
     L.train(
         load_config("tiny", [*quiet, "train.diffaug=translation,cutout", "train.flip=true"]),
         synthetic_celeba,
@@ -152,6 +175,4 @@ def test_loop_routes_every_d_input_through_diffaug_only_when_set(
         progress=False,
     )
     assert len(calls) == 2 * 4 and set(calls) == {("translation", "cutout")}
-    cfg = load_config("tiny", ["train.flip=true"])
-    assert L._build_dataset(cfg, synthetic_celeba, False).flip is True
-    assert L._build_dataset(load_config("tiny"), synthetic_celeba, False).flip is False
+    assert flips == [4] * 4  # batch 4, one D and one G draw per step

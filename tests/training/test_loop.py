@@ -88,9 +88,11 @@ def test_same_seed_same_steps_different_seed_differs(tmp_path: Path, synthetic_c
     assert strip == [{k: v for k, v in r.items() if not k.startswith(("perf/", "time"))} for r in rb]
 
 
-def test_resume_equals_uninterrupted_run(tmp_path: Path, synthetic_celeba: Path) -> None:
-    """Stop at step 4, resume to 8: bit-identical to an 8-step run (optimizers, RNG, data order restored)."""
-    common = ("train.ckpt_every=2", "train.keep_ckpts=2")
+@pytest.mark.parametrize("aug", [(), ("train.flip=true", "train.diffaug=translation,cutout,color")])
+def test_resume_equals_uninterrupted_run(tmp_path: Path, synthetic_celeba: Path, aug: tuple[str, ...]) -> None:
+    """Stop at step 4, resume to 8: bit-identical to an 8-step run (optimizers, RNG, data order restored), also
+    with mirrored data and DiffAugment (their draws are restored too)."""
+    common = ("train.ckpt_every=2", "train.keep_ckpts=2", *aug)
     full = train(tiny("train.total_steps=8", *common), synthetic_celeba, tmp_path / "full", progress=False)
     half = train(tiny("train.total_steps=4", *common), synthetic_celeba, tmp_path / "half", progress=False)
     assert half.step == 4

@@ -17,7 +17,9 @@ in ``train.diffaug``):
   also blurs Blond_Hair, Brown_Hair and Pale_Skin for the attribute head; prefer ``translation`` or
   ``translation,cutout`` for A3GAN.
 
-Every draw comes from the ``torch.Generator`` given (on the CPU), so a run is reproducible and resumable as before.
+``train.flip`` (:func:`random_flip`) mirrors half of every training batch the loop draws, before G and D see it.
+Every draw comes from the ``torch.Generator`` given (on the CPU: the loop's per-phase generator), so a run is
+reproducible and resumes bit-identically, as without augmentation.
 """
 
 from __future__ import annotations
@@ -107,6 +109,12 @@ def diff_augment(
         cx = torch.randint(0, w + (1 - size % 2), (n,), generator=g)
         x = cutout(x, cy, cx, size)
     return x
+
+
+def random_flip(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Mirror each image left/right with probability 1/2 (``train.flip``), drawn from ``generator``."""
+    flip = (torch.rand(x.shape[0], generator=generator) < 0.5).to(x.device).view(-1, 1, 1, 1)
+    return torch.where(flip, x.flip(-1), x)
 
 
 class AugmentedD:

@@ -47,8 +47,8 @@ from torch.utils.data import Dataset
 from a3gan import __version__
 from a3gan.config import Config, ConfigError
 from a3gan.errors import DataError, InputError, ModelError
+from a3gan.training import augment
 from a3gan.training import distributed as dist_utils
-from a3gan.training.augment import AugmentedD, parse_policy
 from a3gan.training.batches import BatchStream, per_process_batch
 from a3gan.training.metrics import MetricsLog, RunningMean
 from a3gan.training.rundir import RunDir, atomic_write, atomic_write_text
@@ -176,7 +176,7 @@ def _build_dataset(cfg: Config, data_dir: str | Path, main: bool) -> Dataset:
         cache_dir=cache or None,
         partition=cfg.train.partition,
         attributes=cfg.model.attributes,
-        flip=cfg.train.flip,  # off by default: STGAN/AttGAN train without augmentation
+        flip=False,  # train.flip mirrors in the loop (augment.random_flip), from the step's generator
         progress=main,
     )
 
@@ -368,11 +368,11 @@ def train(
 
     # ---- one iteration ---------------------------------------------------------------------------------------
     n_attrs = cfg.model.n_attrs
-    policy = parse_policy(tc.diffaug)
+    policy = augment.parse_policy(tc.diffaug)
 
     def seen_by_d(gen: torch.Generator):
         """D as the losses see it: through DiffAugment (draws from this phase's generator) when train.diffaug is set."""
-        return AugmentedD(D, policy, gen) if policy else D
+        return augment.AugmentedD(D, policy, gen) if policy else D
 
     def draw(phase: int):
         gen = torch.Generator().manual_seed(step_seed(tc.seed, rank, step, phase))
@@ -381,6 +381,8 @@ def train(
         a_s = a_s.to(dev, non_blocking=True)
         m = sample_masks(x.shape[0], n_attrs, tc.mask_p, gen).to(dev)
         z = G.sample_z(x.shape[0], generator=gen, device=dev)
+        if tc.flip:
+            x = augment.random_flip(x, gen)
         return gen, x, a_s, m, z
 
     def check_finite(loss: torch.Tensor, what: str) -> None:
