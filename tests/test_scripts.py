@@ -23,7 +23,9 @@ def sel():
     return _script("select_model")
 
 
-def _summary(mobile, dlib, det, brisque, orig=16.0, step=1, grid=2.0, grid_orig=2.0, colour=0.01, kid=3.0):
+def _summary(
+    mobile, dlib, det, brisque, orig=16.0, step=1, grid=2.0, grid_orig=2.0, colour=0.01, kid=3.0, kept=0.87
+):
     s = {"brisque_orig": orig, "step": step, "grid_orig": grid_orig, "colour_orig": 0.005}
     for m in ("a3gan-0", "a3gan-5"):
         s[f"ver_mobileface_{m}"] = mobile
@@ -35,6 +37,7 @@ def _summary(mobile, dlib, det, brisque, orig=16.0, step=1, grid=2.0, grid_orig=
         s[f"kid_{m}"] = kid
         s[f"lattice_{m}"] = 2.0
         s[f"changed_{m}"] = 0.1
+        s[f"kept_{m}"] = kept
     return s
 
 
@@ -151,6 +154,28 @@ def test_verification_guard_keeps_a_leaky_model_from_setting_the_realism_bar(sel
     by = {r["name"]: r for r in rows}
     assert winner == "soft"
     assert by["anon"]["why"] == "KID-MF 2.80 > 2 x best 1.30"
+
+
+def test_kept_guard_drops_a_checkpoint_that_ignores_the_mask(sel):
+    sums = {
+        "obeys": _summary(mobile=2.0, dlib=0.0, det=99.0, brisque=20.0, kept=0.87),
+        "edge": _summary(mobile=1.5, dlib=0.0, det=99.0, brisque=20.0, kept=0.841),  # 2.9 points below
+        "ignores": _summary(mobile=0.2, dlib=0.0, det=99.0, brisque=20.0, kept=0.82),  # 5 points below
+        # keeps the most, but fails another guard, so it does not set the bar
+        "leaky": _summary(mobile=40.0, dlib=20.0, det=99.0, brisque=20.0, kept=0.95),
+        "old": {**_summary(mobile=0.1, dlib=0.0, det=99.0, brisque=20.0), "kept_a3gan-0": None},
+    }
+    rows, winner = sel.rank(sums, 10.0, 0.9)
+    by = {r["name"]: r for r in rows}
+    assert by["obeys"]["kept"] == pytest.approx(87.0) and by["edge"]["eligible"]
+    assert by["ignores"]["why"] == "attributes kept 82.0% < best 87.0 - 3"
+    assert "kept" not in by["leaky"]["why"]
+    assert by["old"]["eligible"] and by["old"]["kept"] is None  # reports without it are not judged on it
+    assert winner == "old"
+    del sums["old"]
+    assert sel.rank(sums, 10.0, 0.9)[1] == "edge"
+    assert sel.rank(sums, 10.0, 0.9, max_kept_drop=None)[1] == "ignores"
+    assert "attr. kept (m=0)" in sel.table(rows, winner) and "| 82.0 |" in sel.table(rows, winner)
 
 
 def test_wilson_interval_matches_hand_computation(sel):
