@@ -180,6 +180,8 @@ class TrainConfig:
     # (see a3gan.training.augment).
     flip: bool = False
     diffaug: str = ""
+    # which D outputs read the augmented image: "both" (DiffAugment's way) or "critic" (D_att reads the original)
+    diffaug_heads: str = "both"
 
 
 @dataclass
@@ -215,6 +217,8 @@ class Config:
         from a3gan.training.augment import parse_policy
 
         parse_policy(self.train.diffaug)
+        if self.train.diffaug_heads not in ("both", "critic"):
+            raise ConfigError(f"train.diffaug_heads must be 'both' or 'critic', got {self.train.diffaug_heads!r}")
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -144,6 +144,22 @@ def test_augmented_d_sees_transformed_inputs() -> None:
     assert torch.equal(d.seen[2], x)
 
 
+def test_augmented_d_critic_only_reads_attributes_from_the_original() -> None:
+    """heads="critic": D_cls reads T(x), D_att reads x itself (a second pass); "both": both read T(x)."""
+    x = torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    d = _RecordingD()
+    score, att = AugmentedD(d, ("translation", "cutout"), torch.Generator().manual_seed(0), heads="critic")(x)
+    assert len(d.seen) == 2 and torch.equal(d.seen[1], x) and not torch.equal(d.seen[0], x)
+    assert torch.equal(score, d.seen[0].mean(dim=(1, 2, 3))) and torch.equal(att, x.mean(dim=(2, 3)))
+    d.seen.clear()
+    score, att = AugmentedD(d, ("translation", "cutout"), torch.Generator().manual_seed(0), heads="both")(x)
+    assert len(d.seen) == 1 and torch.equal(att, d.seen[0].mean(dim=(2, 3)))
+    with pytest.raises(ValueError, match="heads must be one of"):
+        AugmentedD(d, (), heads="att")
+    with pytest.raises(ConfigError, match="diffaug_heads"):
+        load_config("tiny", ["train.diffaug_heads=att"]).validate()
+
+
 def test_loop_routes_every_d_input_through_diffaug_only_when_set(
     tmp_path: Path, synthetic_celeba: Path, monkeypatch
 ) -> None:

@@ -117,21 +117,33 @@ def random_flip(x: torch.Tensor, generator: torch.Generator | None = None) -> to
     return torch.where(flip, x.flip(-1), x)
 
 
+HEADS = ("both", "critic")
+
+
 class AugmentedD:
     """D seen through :func:`diff_augment`: ``aug_d(x)`` = D(T(x)) and ``aug_d.critic(x)`` = D.critic(T(x)), each
     call with a fresh draw from ``generator`` (set it per step). With an empty policy it is D itself. Duck-types
-    what :func:`a3gan.losses.d_loss` and :func:`a3gan.losses.g_terms` call."""
+    what :func:`a3gan.losses.d_loss` and :func:`a3gan.losses.g_terms` call.
 
-    def __init__(self, D, policy: tuple[str, ...], generator: torch.Generator | None = None):
+    ``heads="critic"`` (``train.diffaug_heads``): only the real/fake score D_cls reads T(x); the attribute logits
+    D_att are read from the untransformed x (a second pass through D's trunk)."""
+
+    def __init__(self, D, policy: tuple[str, ...], generator: torch.Generator | None = None, heads: str = "both"):
+        if heads not in HEADS:
+            raise ValueError(f"heads must be one of {HEADS}, got {heads!r}")
         self.D = D
         self.policy = tuple(policy)
         self.generator = generator
+        self.heads = heads
 
     def _module(self):
         return getattr(self.D, "module", self.D)
 
     def __call__(self, x: torch.Tensor):
-        return self.D(diff_augment(x, self.policy, self.generator))
+        score, att = self.D(diff_augment(x, self.policy, self.generator))
+        if self.heads == "critic" and self.policy:
+            att = self.D(x)[1]
+        return score, att
 
     def critic(self, x: torch.Tensor) -> torch.Tensor:
         return self._module().critic(diff_augment(x, self.policy, self.generator))

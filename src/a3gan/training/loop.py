@@ -372,7 +372,7 @@ def train(
 
     def seen_by_d(gen: torch.Generator):
         """D as the losses see it: through DiffAugment (draws from this phase's generator) when train.diffaug is set."""
-        return augment.AugmentedD(D, policy, gen) if policy else D
+        return augment.AugmentedD(D, policy, gen, tc.diffaug_heads) if policy else D
 
     def draw(phase: int):
         gen = torch.Generator().manual_seed(step_seed(tc.seed, rank, step, phase))
