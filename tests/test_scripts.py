@@ -242,7 +242,7 @@ def test_summarize_reads_a_report(sel):
             "colour": {"score": 0.2},
             "kid": {"score": 4.5},
             "spectrum": {"power": [3.0, 1.0, 0.5 * brisque / 21.0]},
-            "attributes": {"changed_mean": 0.25},
+            "attributes": {"changed_mean": 0.25, "preserved_mean": 0.8 if method == "a3gan-0" else 0.9},
         }
 
     report = {
@@ -266,10 +266,12 @@ def test_summarize_reads_a_report(sel):
     assert s["ver_dlib_a3gan-5"] == pytest.approx(10.0)
     assert s["det_a3gan-5"] == pytest.approx(90.0)
     assert s["flags_mobileface_a3gan-0"] == [1, 0, 0, 0, 0]
+    assert s["kept_a3gan-0"] == 0.8 and s["kept_a3gan-5"] == 0.9
     # lattice: last ring over the originals' (0.5 / 0.25 = 2, 0.5 * 23 / 21 / 0.25); reported, not a guard
     assert s["lattice_a3gan-0"] == pytest.approx(2.0) and s["lattice_a3gan-5"] == pytest.approx(2.0 * 23 / 21)
     rows, winner = sel.rank({"x": s}, 10.0, 0.85, max_colour_noise=None, max_verification=None)
     assert winner == "x" and rows[0]["lattice"] == pytest.approx((2.0 + 2.0 * 23 / 21) / 2)
+    assert rows[0]["kept"] == pytest.approx(85.0)
     assert f"| {rows[0]['lattice']:.2f} |" in sel.table(rows, winner)
     # a report from before the lattice score: not measured, shown as "-"
     del report["rows"][0]["spectrum"]
