@@ -18,7 +18,7 @@ import torch
 from a3gan.attributes import mask_tensor
 from a3gan.checkpoint import load_generator, module_state, read_checkpoint
 from a3gan.data.celeba import CelebA
-from a3gan.errors import A3GANError
+from a3gan.errors import report_errors
 from a3gan.nets.discriminator import Discriminator
 
 
@@ -40,12 +40,7 @@ def probe(G, D, x: torch.Tensor, a_s: torch.Tensor, seed: int = 0) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        _run(argv)
-    except A3GANError as e:  # bad checkpoint or data folder: one line, no traceback
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return report_errors(_run, argv)  # bad checkpoint or data folder: one line, no traceback
 
 
 def _run(argv: list[str] | None) -> None:

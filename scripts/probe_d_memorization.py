@@ -25,7 +25,7 @@ import torch
 from a3gan.attributes import mask_tensor
 from a3gan.checkpoint import module_state, read_checkpoint
 from a3gan.data.celeba import CelebA
-from a3gan.errors import A3GANError, ModelError
+from a3gan.errors import ModelError, report_errors
 from a3gan.nets import Generator
 from a3gan.nets.discriminator import Discriminator
 from a3gan.training.augment import translate
@@ -54,12 +54,7 @@ def measure(D, x: torch.Tensor, a_s: torch.Tensor, shift: int = 2, fake: torch.T
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        _run(argv)
-    except A3GANError as e:  # bad checkpoint or data folder: one line, no traceback
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return report_errors(_run, argv)  # bad checkpoint or data folder: one line, no traceback
 
 
 def _run(argv: list[str] | None) -> None:
@@ -73,11 +68,7 @@ def _run(argv: list[str] | None) -> None:
     if a.n < 1 or not 0 <= a.shift < 16:
         ap.error("--n must be >= 1 and --shift in [0, 16)")
     ds = None
-    print(
-        f"{'checkpoint':58s} {'acc seen':>8s} {'mirror':>7s} {'shift':>7s} {'gap':>6s}   "
-        f"{'D seen':>7s} {'mirror':>7s} {'shift':>7s} {'fake':>7s}"
-    )
-    for path in a.checkpoints:
+    for k, path in enumerate(a.checkpoints):
         tensors, cfg, _ = read_checkpoint(path)
         if not any(k.startswith("D.") for k in tensors):
             raise ModelError(f"{path} holds no discriminator")
@@ -97,6 +88,11 @@ def _run(argv: list[str] | None) -> None:
                 x, mask_tensor("a3gan-5", n), G.sample_z(n, generator=torch.Generator().manual_seed(a.seed))
             )
         r = measure(D, x, a_s, a.shift, fake)
+        if k == 0:
+            print(
+                f"{'checkpoint':58s} {'acc seen':>8s} {'mirror':>7s} {'shift':>7s} {'gap':>6s}   "
+                f"{'D seen':>7s} {'mirror':>7s} {'shift':>7s} {'fake':>7s}"
+            )
         acc = " ".join(f"{100 * r[v][0]:7.1f}%" for v in VIEWS)
         score = " ".join(f"{r[v][1]:7.2f}" for v in VIEWS)
         print(f"{str(path)[-58:]:58s} {acc} {100 * r['gap']:5.1f}   {score} {r['fake']:7.2f}")

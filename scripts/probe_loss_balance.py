@@ -20,7 +20,7 @@ import torch
 from a3gan import losses
 from a3gan.checkpoint import module_state, read_checkpoint
 from a3gan.data.celeba import CelebA
-from a3gan.errors import A3GANError, ModelError
+from a3gan.errors import ModelError, report_errors
 from a3gan.nets import Generator
 from a3gan.nets.discriminator import Discriminator
 
@@ -55,12 +55,7 @@ def probe(G, D, identity, cfg, x: torch.Tensor, a_s: torch.Tensor, seed: int = 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        _run(argv)
-    except A3GANError as e:  # bad checkpoint or data folder: one line, no traceback
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return report_errors(_run, argv)  # bad checkpoint or data folder: one line, no traceback
 
 
 def _run(argv: list[str] | None) -> None:
