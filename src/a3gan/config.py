@@ -214,11 +214,11 @@ class Config:
             raise ConfigError(f"loss.deid_blur must be in [0, 8] px, got {self.loss.deid_blur}")
         if self.loss.deid_blur > 0 and self.loss.deid_lowpass > 1:
             raise ConfigError("loss.deid_blur and loss.deid_lowpass are two low-passes before φ; set only one")
-        from a3gan.training.augment import parse_policy
+        from a3gan.training.augment import HEADS, parse_policy
 
         parse_policy(self.train.diffaug)
-        if self.train.diffaug_heads not in ("both", "critic"):
-            raise ConfigError(f"train.diffaug_heads must be 'both' or 'critic', got {self.train.diffaug_heads!r}")
+        if self.train.diffaug_heads not in HEADS:
+            raise ConfigError(f"train.diffaug_heads must be one of {HEADS}, got {self.train.diffaug_heads!r}")
         return self
 
     def to_dict(self) -> dict[str, Any]:
