@@ -32,7 +32,7 @@ The mask must be obeyed too: a checkpoint whose attribute preservation (the repo
 attributes with m=0 that the evaluation classifier still predicts unchanged, mean over A3GAN-0 and A3GAN-5) is more
 than ``--max-kept-drop`` (default 3) points below the best among those passing the guards above is not eligible
 (seventh session: DiffAugment runs cut verification 10-fold while A3GAN-0, "keep everything", changed the
-classifier's Male in ~58% of faces, against v8's ~22%; over 20 checkpoints without that fault kept ranged 85.9-87.9).
+classifier's Male in 43-61% of faces, against v8's 22%; the 18 earlier checkpoints of that table kept 85.9-87.9).
 Among eligible ones the lowest verification wins: the mean over A3GAN-0 and A3GAN-5
 of the independent recognizer's (MobileFace) same-image verification rate at FAR 1e-3, then dlib's as a
 tie-break. The line-lattice score (``a3gan.metrics.report.lattice_ratio``: horizontal and vertical line power
