@@ -23,10 +23,9 @@ import sys
 import torch
 
 from a3gan.attributes import mask_tensor
-from a3gan.checkpoint import module_state, read_checkpoint
+from a3gan.checkpoint import load_generator, module_state, read_checkpoint
 from a3gan.data.celeba import CelebA
 from a3gan.errors import ModelError, report_errors
-from a3gan.nets import Generator
 from a3gan.nets.discriminator import Discriminator
 from a3gan.training.augment import translate
 
@@ -74,9 +73,7 @@ def _run(argv: list[str] | None) -> None:
             raise ModelError(f"{path} holds no discriminator")
         D = Discriminator(cfg.model).eval()
         D.load_state_dict(module_state(tensors, "D"))
-        gname = "G_ema" if any(k.startswith("G_ema.") for k in tensors) else "G"
-        G = Generator(cfg.model).eval()
-        G.load_state_dict(module_state(tensors, gname))
+        G, _, _ = load_generator(path)  # the EMA generator when the file has one
         if ds is None or ds.resolution != cfg.model.resolution:
             ds = CelebA(a.data, cfg.model.resolution, cfg.train.partition, progress=False)
         n = min(a.n, len(ds))
