@@ -498,3 +498,41 @@ def test_probes_bad_inputs_get_one_line(script, tmp_path, capsys):
     assert main(["--data", str(tmp_path / "none"), str(ROOT / "src/a3gan/assets/a3gan-small-celeba.safetensors")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_ckpt_transfer_split_and_merge_are_lossless(tmp_path, capsys):
+    """scripts/ckpt_transfer.py: parts stay under the limit, merge gives back the same tensors, dtypes and metadata,
+    and refuses incomplete sets and parts of another file."""
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    ct = _script("ckpt_transfer")
+    g = torch.Generator().manual_seed(0)
+    tensors = {f"G_ema.w{i}": torch.randn(256, 256, generator=g).half() for i in range(5)}  # 128 KiB each
+    tensors["D.b"] = torch.arange(7, dtype=torch.int64)
+    src = tmp_path / "ck.safetensors"
+    save_file(tensors, str(src), metadata={"config": "{}", "step": "5"})
+    parts = ct.split(src, tmp_path / "out", max_mb=0.3)  # two 128 KiB tensors per part at most
+    assert len(parts) == 3 and all(p.stat().st_size < 0.3 * 2**20 + 4096 for p in parts)
+    merged = ct.merge(tmp_path / "m.safetensors", *reversed(parts))  # any order
+    back = load_file(str(merged))
+    assert back.keys() == tensors.keys()
+    for k, v in tensors.items():
+        assert back[k].dtype == v.dtype and torch.equal(back[k], v)
+    with safe_open(str(merged), framework="pt") as f:
+        assert f.metadata() == {"config": "{}", "step": "5"}
+    with pytest.raises(ValueError, match="missing"):
+        ct.merge(tmp_path / "x.safetensors", *parts[:2])
+    other = tmp_path / "other.safetensors"
+    save_file({"a": torch.zeros(3)}, str(other), metadata={"step": "9"})
+    (o,) = ct.split(other, tmp_path / "out2")
+    with pytest.raises(ValueError, match="another checkpoint"):
+        ct.merge(tmp_path / "x.safetensors", parts[0], o)
+    with pytest.raises(ValueError, match="over --max-mb"):
+        ct.split(src, tmp_path / "out3", max_mb=0.1)
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\x00" * 50)
+    assert ct.main(["split", str(junk), str(tmp_path / "o4")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err

@@ -135,3 +135,36 @@ def test_forward_speed_batch16(ident):
         ident.net(x)
         dt = time.perf_counter() - t
     assert dt < 2.0, f"batch of 16 took {dt:.2f}s"  # ~0.19 s measured on one core
+
+
+@pytest.mark.parametrize("half", [False, True])
+def test_export_converted_round_trip(ident, tmp_path, half):
+    out = dr.export_converted(None, tmp_path / "dlib.safetensors", half=half)
+    size = out.stat().st_size
+    # 5.6 M parameters: float32 ~22.4 MB, float16 half of it
+    assert (10e6 < size < 12e6) if half else (21e6 < size < 23e6)
+    m = load_dlib_resnet(out)
+    assert m.fc.weight.dtype == torch.float32 and not m.fc.weight.requires_grad
+    x = torch.rand(3, 3, 150, 150, generator=torch.Generator().manual_seed(0)) * 255
+    with torch.no_grad():
+        ref, got = ident.net(x), m(x)
+    if half:
+        cos = torch.nn.functional.cosine_similarity(ref, got, dim=1)
+        assert (cos > 0.999).all() and not torch.equal(ref, got)
+    else:
+        torch.testing.assert_close(got, ref, rtol=0, atol=0)
+    # a DlibIdentity (the training's --identity-weights) reads it too
+    assert DlibIdentity(out).net.fc.weight.shape == ident.net.fc.weight.shape
+
+
+def test_converted_file_of_another_format(tmp_path):
+    from safetensors.torch import save_file
+
+    other = tmp_path / "other.safetensors"
+    save_file({"w": torch.zeros(2)}, str(other), metadata={"format": "something-else"})
+    with pytest.raises(ModelError, match="not converted dlib weights"):
+        load_dlib_resnet(other)
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\x01" * 100)
+    with pytest.raises(ModelError, match="not a readable safetensors"):
+        load_dlib_resnet(junk)

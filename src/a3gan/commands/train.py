@@ -66,7 +66,7 @@ def register(app: typer.Typer) -> None:
             None, "--identity", help="Identity network for L_deid: dlib, arcface, none."
         ),
         identity_weights: str = typer.Option(
-            None, "--identity-weights", help="Weights file for --identity arcface."
+            None, "--identity-weights", help="Weights file: ArcFace .pth/.safetensors, or dlib .dat/converted .safetensors."
         ),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
     ) -> None:

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The one prepared device run (a lent H100/H200, no network, ~10 minutes): two `a3gan train` runs side by side on
+# one GPU, then bring back what fits through the device's return channel (8 files, 16 MiB each, 64 MiB in all).
+#   A: the shipped model's line continued at a GPU batch: --config A_CONFIG (a run's config.yaml), init_from
+#      A_INIT (a checkpoint with G_ema and D, e.g. `ship_model.py --with-d --half`), batch BATCH_A, MIN_A minutes.
+#      Back: the EMA generators of two intermediate checkpoints and of the last one (float16), the last one's D
+#      (the last checkpoint comes as two parts: merge them with `ckpt_transfer.py merge`), metrics and last samples.
+#   B: the `paper` preset (128 px) from scratch with the recipe of MODEL_CARD.md "What would make it good",
+#      batch BATCH_B, MIN_B minutes. Its weights (135 MB in float16) cannot come back: metrics and samples only.
+# Needs in the carried folder .devcarry/: celeba/ (official layout), dlib.safetensors (dlib's weights converted:
+# `a3gan.identity.dlib_resnet.export_converted(None, PATH, half=True)`), and A's config. Usage on the device:
+#   bash scripts/gpu_train.sh            (DEVICE=cpu MIN_A=0.2 ... for a smoke run anywhere)
+set -u
+export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1 A3GAN_CACHE_DIR=/tmp/a3cache A3GAN_CACHE=/tmp/a3cache OMP_NUM_THREADS=4
+OUT=${OUT:-/tmp/out}; C=${C:-.devcarry}; DEVICE=${DEVICE:-cuda}; PY=${PY:-python3}
+A_CONFIG=${A_CONFIG:-$C/A_config.yaml}; A_INIT=${A_INIT:-src/a3gan/assets/a3gan-small-celeba.safetensors}
+MIN_A=${MIN_A:-8}; MIN_B=${MIN_B:-7.5}; BATCH_A=${BATCH_A:-128}; BATCH_B=${BATCH_B:-32}
+HARD_A=${HARD_A:-555}; HARD_B=${HARD_B:-535}; CKPT_A=${CKPT_A:-250}; B_PRESET=${B_PRESET:-paper}
+RA=/tmp/runA; RB=/tmp/runB
+rm -rf "$RA" "$RB"; mkdir -p "$OUT"
+t0=$(date +%s)
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
+$PY -c "import torch, accelerate, numpy; print('torch', torch.__version__, 'cuda', torch.version.cuda, \
+'accelerate', accelerate.__version__, 'numpy', numpy.__version__, 'gpu', torch.cuda.is_available())"
+common=(--data "$C/celeba" --device "$DEVICE" --identity dlib --identity-weights "$C/dlib.safetensors" --no-progress)
+
+timeout -s INT "$HARD_A" $PY -m a3gan.cli train --config "$A_CONFIG" --out "$RA" "${common[@]}" \
+  --set train.init_from="$A_INIT" --set train.d_warmup_steps=0 --set train.batch_size="$BATCH_A" \
+  --set train.max_minutes="$MIN_A" --set train.log_every=50 --set train.sample_every=250 \
+  --set train.ckpt_every="$CKPT_A" --set train.keep_ckpts=100 --set train.num_workers=2 > /tmp/A.log 2>&1 &
+pa=$!
+timeout -s INT "$HARD_B" $PY -m a3gan.cli train --config "$B_PRESET" --out "$RB" "${common[@]}" \
+  --set model.upsample=bilinear --set model.upsample_last=resize --set model.chroma_blur=1.0 \
+  --set loss.att2_form=target --set loss.lambda_div=10 --set loss.div_pool=4 --set loss.deid_lowpass=2 \
+  --set loss.deid_margin=0.85 --set loss.deid_jitter=2 --set loss.lambda_deid=30 --set loss.lambda_att2=2 \
+  --set loss.lambda_spectral=0.5 --set train.n_critic=2 --set train.batch_size="$BATCH_B" \
+  --set train.max_minutes="$MIN_B" --set train.log_every=20 --set train.sample_every=250 \
+  --set train.ckpt_every=1000000 --set train.num_workers=2 > /tmp/B.log 2>&1 &
+pb=$!
+# GPU load twice while both run (utilisation %, memory MiB)
+(sleep 120; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader 2>/dev/null | sed 's/^/gpu at 2 min: /'
+ sleep 120; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader 2>/dev/null | sed 's/^/gpu at 4 min: /') &
+pm=$!
+wait $pa; ra=$?; wait $pb; rb=$?
+kids=$(pgrep -P $pm); kill $pm $kids 2>/dev/null
+echo "A exit $ra, B exit $rb, $(( $(date +%s) - t0 )) s"
+tail -3 /tmp/A.log; tail -3 /tmp/B.log
+
+# ---- what comes back -----------------------------------------------------------------------------------------
+mapfile -t ck < <(ls "$RA"/checkpoints/step_*.safetensors 2>/dev/null | sort)
+n=${#ck[@]}
+if (( n > 0 )); then
+  picks=()
+  (( n >= 3 )) && picks+=("${ck[n/3]}")
+  (( n >= 2 )) && picks+=("${ck[(2*n)/3]}")
+  for c in $(printf '%s\n' "${picks[@]}" | sort -u); do
+    [[ $c == "${ck[n-1]}" ]] && continue
+    $PY scripts/ship_model.py "$c" "$OUT/A_$(basename "$c")" --half --note "GPU run A, EMA generator" > /dev/null
+  done
+  last=${ck[n-1]}
+  $PY scripts/ship_model.py "$last" "/tmp/A_last_$(basename "$last")" --with-d --half \
+    --note "GPU run A, last checkpoint, EMA generator and D" > /dev/null
+  $PY scripts/ckpt_transfer.py split "/tmp/A_last_$(basename "$last")" "$OUT" --max-mb 15
+else
+  echo "A wrote no checkpoint"
+fi
+for r in A B; do
+  d=/tmp/run$r
+  [[ -f $d/metrics.jsonl ]] && cp "$d/metrics.jsonl" "$OUT/${r}_metrics.jsonl"
+  s=$(ls "$d"/samples/*.png 2>/dev/null | sort | tail -1)
+  [[ -n $s ]] && cp "$s" "$OUT/${r}_$(basename "$s")"
+  $PY - "$d" "$r" <<'EOF'
+import json, statistics, sys
+from pathlib import Path
+d, r = Path(sys.argv[1]), sys.argv[2]
+rows = [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()] if (d / "metrics.jsonl").is_file() else []
+rows = [x for x in rows if "perf/img_per_s" in x]
+if not rows:
+    sys.exit(print(f"{r}: no metrics"))
+ips = [x["perf/img_per_s"] for x in rows[1:] or rows]
+last = rows[-1]
+keys = ("g/deid_cos", "d/wdist", "g/adv", "g/att2", "d/att1")
+print(f"{r}: step {last['step']}, img/s median {statistics.median(ips):.0f} (min {min(ips):.0f}, max {max(ips):.0f}),"
+      f" s/G step {statistics.median(x['perf/s_per_g_step'] for x in rows[1:] or rows):.3f}, "
+      + ", ".join(f"{k} {last[k]:.3f}" for k in keys if k in last))
+EOF
+done
+ls -la "$OUT"
+echo "total $(( $(date +%s) - t0 )) s"
