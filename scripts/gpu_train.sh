@@ -7,7 +7,7 @@
 #      (the last checkpoint comes as two parts: merge them with `ckpt_transfer.py merge`), metrics and last samples.
 #   B: the `paper` preset (128 px) from scratch with the recipe of MODEL_CARD.md "What would make it good",
 #      batch BATCH_B, MIN_B minutes. Its weights (135 MB in float16) cannot come back: metrics and samples only.
-# Needs in the carried folder .devcarry/: celeba/ (official layout), dlib.safetensors (dlib's weights converted:
+# Needs in the carried folder .devcarry/: celeba/ (official layout) or celeba.tgz (the same, packed), dlib.safetensors (dlib's weights converted:
 # `a3gan.identity.dlib_resnet.export_converted(None, PATH, half=True)`), and A's config. Usage on the device:
 #   bash scripts/gpu_train.sh            (DEVICE=cpu MIN_A=0.2 ... for a smoke run anywhere)
 set -u
@@ -22,7 +22,11 @@ t0=$(date +%s)
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
 $PY -c "import torch, accelerate, numpy; print('torch', torch.__version__, 'cuda', torch.version.cuda, \
 'accelerate', accelerate.__version__, 'numpy', numpy.__version__, 'gpu', torch.cuda.is_available())"
-common=(--data "$C/celeba" --device "$DEVICE" --identity dlib --identity-weights "$C/dlib.safetensors" --no-progress)
+DATA=$C/celeba
+if [[ -f $C/celeba.tgz ]]; then  # carried packed: 10,000 small files take more room one by one
+  mkdir -p /tmp/data && tar -xzf "$C/celeba.tgz" -C /tmp/data && DATA=/tmp/data/celeba
+fi
+common=(--data "$DATA" --device "$DEVICE" --identity dlib --identity-weights "$C/dlib.safetensors" --no-progress)
 
 timeout -s INT "$HARD_A" $PY -m a3gan.cli train --config "$A_CONFIG" --out "$RA" "${common[@]}" \
   --set train.init_from="$A_INIT" --set train.d_warmup_steps=0 --set train.batch_size="$BATCH_A" \

@@ -104,3 +104,30 @@ def test_nosync_losses_equal_library_losses(bench):
     ref_g, _ = losses.g_loss(D, fake, a_s, m, emb_a, emb_b, cfg.loss)
     got_g, _ = gpu._g_loss_nosync(D, fake, a_s, m, emb_a, emb_b, cfg.loss)
     torch.testing.assert_close(got_g, ref_g)
+
+
+def test_compare_models_reports_both_and_their_ratio(tmp_path):
+    """benchmarks/compare_models.py: one row per checkpoint, the first is the 1.00x reference."""
+    import torch
+
+    from a3gan.checkpoint import save_checkpoint
+    from a3gan.config import load_config
+    from a3gan.nets import Generator
+
+    paths = []
+    for w in (0.0625, 0.125):
+        cfg = load_config("tiny", [f"model.width={w}"])
+        torch.manual_seed(0)
+        p = tmp_path / f"w{w}.safetensors"
+        save_checkpoint(p, {"G_ema": Generator(cfg.model)}, cfg, {"step": 1})
+        paths.append(str(p))
+    sys.path.insert(0, str(BENCH))
+    try:
+        cm = importlib.import_module("compare_models")
+        report = cm.main([*paths, "--batches", "1,2", "--repeats", "1"])
+    finally:
+        sys.path.remove(str(BENCH))
+    lines = [ln for ln in report.splitlines() if ln.startswith("| w")]
+    assert len(lines) == 2 and "w0.0625.safetensors" in lines[0] and "w0.125.safetensors" in lines[1]
+    assert lines[0].count("(1.00x)") == 2  # the reference against itself
+    assert "| 0.0625 |" in lines[0] and "| 0.125 |" in lines[1]

@@ -67,3 +67,29 @@ def test_override_types_are_coerced():
 def test_string_overrides_keep_their_text():
     c = load_config("small", ["train.mixed_precision=no", "identity=none"])
     assert c.train.mixed_precision == "no" and c.train.identity == "none"
+
+
+def test_config_from_a_checkpoint(tmp_path):
+    """--config CKPT.safetensors: the config in its metadata (fine-tuning the shipped model with its own settings)."""
+    import torch
+    from safetensors.torch import save_file
+
+    from a3gan.checkpoint import save_checkpoint
+    from a3gan.nets import Generator
+
+    cfg = load_config("tiny", ["model.width=0.125", "loss.deid_margin=0.83"])
+    ck = tmp_path / "m.safetensors"
+    save_checkpoint(ck, {"G_ema": Generator(cfg.model)}, cfg, {"step": 1})
+    back = load_config(ck)
+    assert back.to_dict() == cfg.to_dict()
+    assert load_config(ck, ["train.batch_size=3"]).train.batch_size == 3
+    with pytest.raises(ConfigError, match="no checkpoint"):
+        load_config(tmp_path / "none.safetensors")
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\x07" * 40)
+    with pytest.raises(ConfigError, match="not a readable safetensors"):
+        load_config(junk)
+    bare = tmp_path / "bare.safetensors"
+    save_file({"w": torch.zeros(1)}, str(bare))
+    with pytest.raises(ConfigError, match="no a3gan config"):
+        load_config(bare)

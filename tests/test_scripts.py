@@ -318,6 +318,7 @@ def test_ship_model_keeps_g_ema_and_optionally_d(tmp_path: Path) -> None:
     G, G_ema, D = Generator(cfg.model), Generator(cfg.model), Discriminator(cfg.model)
     ckpt = tmp_path / "step_000002.safetensors"
     cfg.train.init_from = "/home/someone/runs/prev.safetensors"
+    cfg.train.identity_weights = "/home/someone/dlib.safetensors"
     ident = {"name": "dlib", "weights": "/home/someone/.venv/models/dlib_v1.dat", "sha256": "ab"}
     save_checkpoint(ckpt, {"G": G, "D": D, "G_ema": G_ema}, cfg, {"step": 2, "images_seen": 96, "identity": ident})
     script = str(ROOT / "scripts" / "ship_model.py")
@@ -338,6 +339,7 @@ def test_ship_model_keeps_g_ema_and_optionally_d(tmp_path: Path) -> None:
     # the shipped file names its provenance by file name, not by the training machine's paths
     assert meta["identity"] == {**ident, "weights": "dlib_v1.dat"}
     assert read_checkpoint(plain)[1].train.init_from == "prev.safetensors"
+    assert read_checkpoint(plain)[1].train.identity_weights is None  # a path of the training machine
     for k, v in D.state_dict().items():
         assert torch.equal(module_state(t_d, "D")[k], v)
     D2 = Discriminator(cfg.model)
@@ -361,6 +363,27 @@ def test_ship_model_keeps_g_ema_and_optionally_d(tmp_path: Path) -> None:
         "G_ema",
         "D",
     ]
+    # --init-from-label records where the run really started when its init file was renamed in transit
+    labelled = tmp_path / "labelled.safetensors"
+    assert ship(ckpt, labelled, "--init-from-label", "gw38m83 step 10,000").returncode == 0
+    assert read_checkpoint(labelled)[1].train.init_from == "gw38m83 step 10,000"
+    # --d-from: G_ema of one checkpoint, D of another of the same model (provenance in the metadata)
+    D_other = Discriminator(cfg.model)
+    ck_d = tmp_path / "step_000003.safetensors"
+    save_checkpoint(ck_d, {"G": G, "D": D_other, "G_ema": G_ema}, cfg, {"step": 3})
+    mixed = tmp_path / "mixed.safetensors"
+    assert ship(plain, mixed, "--with-d", "--d-from", str(ck_d)).returncode == 0
+    t_m, _, meta_m = read_checkpoint(mixed)
+    assert meta_m["d_source_checkpoint"] == ck_d.name and meta_m["d_step"] == 3
+    assert all(torch.equal(module_state(t_m, "D")[k], v) for k, v in D_other.state_dict().items())
+    assert all(torch.equal(module_state(t_m, "G_ema")[k], v) for k, v in module_state(t_plain, "G_ema").items())
+    other_cfg = load_config("tiny", ["model.width=0.5"])
+    ck_x = tmp_path / "step_000004.safetensors"
+    save_checkpoint(ck_x, {"D": Discriminator(other_cfg.model)}, other_cfg, {"step": 4})
+    r = ship(plain, tmp_path / "y.safetensors", "--with-d", "--d-from", str(ck_x))
+    assert r.returncode != 0 and "different model" in r.stderr and "Traceback" not in r.stderr
+    r = ship(plain, tmp_path / "y.safetensors", "--d-from", str(ck_d))
+    assert r.returncode != 0 and "needs --with-d" in r.stderr
     # a file without D cannot be shipped --with-d: one clear line, non-zero exit
     r = ship(plain, tmp_path / "x.safetensors", "--with-d")
     assert r.returncode != 0 and "holds no discriminator" in r.stderr and "Traceback" not in r.stderr

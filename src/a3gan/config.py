@@ -359,10 +359,14 @@ PRESETS = {"paper": _paper, "small": _small, "tiny": _tiny}
 
 
 def load_config(name_or_path: str | Path, overrides: list[str] | None = None) -> Config:
-    """A preset name (``paper``, ``small``, ``tiny``) or a YAML/JSON file, then ``key=value`` overrides."""
+    """A preset name (``paper``, ``small``, ``tiny``), a YAML/JSON file, or an a3gan ``.safetensors`` checkpoint (the
+    config in its metadata, e.g. to fine-tune the shipped model with its own settings), then ``key=value``
+    overrides."""
     s = str(name_or_path)
     if s in PRESETS:
         cfg = PRESETS[s]().validate()
+    elif s.lower().endswith(".safetensors"):
+        cfg = _config_of_checkpoint(Path(s))
     else:
         p = Path(s)
         if not p.is_file():
@@ -381,3 +385,22 @@ def load_config(name_or_path: str | Path, overrides: list[str] | None = None) ->
         merged["preset"] = data.get("preset", f"{base or 'custom'}+{p.stem}")
         cfg = Config.from_dict(merged)
     return cfg.override(overrides or [])
+
+
+def _config_of_checkpoint(p: Path) -> Config:
+    """The config in an a3gan checkpoint's metadata (the tensors are not read)."""
+    if not p.is_file():
+        raise ConfigError(f"no checkpoint {p} to read a config from")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(p), framework="pt") as f:
+            md = f.metadata() or {}
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the same one-line error
+        raise ConfigError(f"{p}: not a readable safetensors file ({str(e).splitlines()[0][:120]})") from None
+    if "config" not in md:
+        raise ConfigError(f"{p}: no a3gan config in its metadata")
+    try:
+        return Config.from_json(md["config"])
+    except (ConfigError, ValueError, TypeError) as e:
+        raise ConfigError(f"{p}: bad config in its metadata ({e})") from None
