@@ -11,6 +11,7 @@ Threads: ``--threads`` (default 1, the setting the other CPU benchmarks report a
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from _util import best_of, table
@@ -39,7 +40,7 @@ def measure(path: Path, batches: tuple[int, ...], repeats: int) -> dict:
     return out
 
 
-def main(argv: list[str] | None = None) -> str:
+def run(argv: list[str] | None = None) -> str:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("models", nargs="+", type=Path)
     ap.add_argument("--batches", default="1,16", help="comma-separated batch sizes (default 1,16)")
@@ -63,5 +64,11 @@ def main(argv: list[str] | None = None) -> str:
     return report
 
 
+def main(argv: list[str] | None = None) -> int:
+    from a3gan.errors import report_errors
+
+    return report_errors(run, argv)  # a missing or foreign model file: one line, no traceback
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -30,6 +30,7 @@ SYNC_OPS = ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchron
 
 
 def run(argv: list[str] | None = None) -> str:
+    """The report (also printed); A3GANError for a bad config, checkpoint or identity weights."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", default="small", help="preset, YAML file or checkpoint (its metadata's config)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="key=value (repeatable)")
@@ -138,5 +139,11 @@ def run(argv: list[str] | None = None) -> str:
     return report
 
 
+def main(argv: list[str] | None = None) -> int:
+    from a3gan.errors import report_errors
+
+    return report_errors(run, argv)  # bad config, checkpoint or weights: one line, no traceback
+
+
 if __name__ == "__main__":
-    sys.exit(0 if run() else 1)
+    sys.exit(main())

@@ -124,7 +124,7 @@ def test_compare_models_reports_both_and_their_ratio(tmp_path):
     sys.path.insert(0, str(BENCH))
     try:
         cm = importlib.import_module("compare_models")
-        report = cm.main([*paths, "--batches", "1,2", "--repeats", "1"])
+        report = cm.run([*paths, "--batches", "1,2", "--repeats", "1"])
     finally:
         sys.path.remove(str(BENCH))
     lines = [ln for ln in report.splitlines() if ln.startswith("| w")]
@@ -147,3 +147,14 @@ def test_train_profile_runs_the_real_loop(tmp_path):
     ops = int(report.split("aten ops per step: ")[1].split()[0].rstrip(";"))
     assert ops > 100  # a GAN step with a gradient penalty is thousands of ops
     assert "aten::convolution_backward" in report
+
+
+@pytest.mark.parametrize("name,argv", [("compare_models", ["NOFILE.safetensors"]), ("train_profile", ["--config", "NOFILE.yaml"])])
+def test_benchmark_scripts_bad_input_one_line(name, argv, capsys):
+    sys.path.insert(0, str(BENCH))
+    try:
+        rc = importlib.import_module(name).main(argv)
+    finally:
+        sys.path.remove(str(BENCH))
+    err = capsys.readouterr().err.strip()
+    assert rc != 0 and err.startswith("error:") and "\n" not in err and "NOFILE" in err

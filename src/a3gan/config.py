@@ -19,10 +19,11 @@ from typing import Any
 import yaml
 
 from a3gan.attributes import ATTRIBUTES
+from a3gan.errors import A3GANError
 
 
-class ConfigError(ValueError):
-    pass
+class ConfigError(A3GANError, ValueError):
+    """A bad preset, config file or override (a user error: one ``error:`` line from the CLI and the scripts)."""
 
 
 SKIPS = ("scu", "stu", "none")  # Table 1 ablations: SCU (paper), STU (STGAN), no SCU (plain skip)
