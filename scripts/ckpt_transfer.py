@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
+
+from a3gan.checkpoint import atomic_write_bytes
 
 
 def _sha(path: Path) -> str:
@@ -76,14 +76,7 @@ def merge(out_file: str | Path, *parts: str | Path) -> Path:
         raise ValueError(f"parts {sorted(seen)} of {total}: some are missing")
     md.pop("source_sha", None)
     out_file = Path(out_file)
-    fd, tmp = tempfile.mkstemp(dir=out_file.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=md)
-        os.replace(tmp, out_file)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write_bytes(out_file, lambda tmp: save_file(tensors, tmp, metadata=md))
     return out_file
 
 

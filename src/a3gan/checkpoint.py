@@ -93,22 +93,39 @@ def load_weights_file(path: str | Path, what: str) -> Any:
         raise ModelError(f"cannot read {what} weights {p}: {msg[:200]}") from None
 
 
+def read_config(path: str | Path) -> tuple[Config, dict[str, Any]]:
+    """(config, meta) of an a3gan checkpoint, from its metadata alone (the tensors are not read)."""
+    return _parse_metadata(Path(path), _read_metadata(Path(path)))
+
+
+def _read_metadata(p: Path) -> dict[str, str]:
+    from safetensors import SafetensorError, safe_open
+
+    if not p.is_file():
+        raise ModelError(f"{p}: no such model file")
+    try:
+        with safe_open(str(p), framework="pt") as f:
+            return f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ModelError(f"{p}: not a readable safetensors file ({str(e).splitlines()[0][:120]})") from None
+
+
 def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], Config, dict[str, Any]]:
     """(tensors, config, meta). Clear ModelError for anything that is not an a3gan safetensors checkpoint."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     p = Path(path)
-    if not p.is_file():
-        raise ModelError(f"{p}: no such model file")
+    md = _read_metadata(p)
     try:
-        from safetensors import safe_open
-
-        with safe_open(str(p), framework="pt") as f:
-            md = f.metadata() or {}
         tensors = load_file(str(p))
     except (SafetensorError, OSError, ValueError) as e:
         raise ModelError(f"{p}: not a readable safetensors file ({str(e).splitlines()[0][:120]})") from None
+    cfg, meta = _parse_metadata(p, md)
+    return tensors, cfg, meta
+
+
+def _parse_metadata(p: Path, md: dict[str, str]) -> tuple[Config, dict[str, Any]]:
     if "config" not in md:
         raise ModelError(f"{p}: safetensors file without an a3gan config in its metadata")
     try:
@@ -117,7 +134,7 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], Config, 
         raise ModelError(f"{p}: bad config in metadata ({e})") from None
     meta = json.loads(md.get("meta", "{}"))
     meta["a3gan_version"] = md.get("a3gan_version")
-    return tensors, cfg, meta
+    return cfg, meta
 
 
 def module_state(tensors: dict[str, torch.Tensor], name: str) -> dict[str, torch.Tensor]:

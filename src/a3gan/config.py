@@ -390,18 +390,6 @@ def load_config(name_or_path: str | Path, overrides: list[str] | None = None) ->
 
 def _config_of_checkpoint(p: Path) -> Config:
     """The config in an a3gan checkpoint's metadata (the tensors are not read)."""
-    if not p.is_file():
-        raise ConfigError(f"no checkpoint {p} to read a config from")
-    try:
-        from safetensors import safe_open
+    from a3gan.checkpoint import read_config  # checkpoint imports this module
 
-        with safe_open(str(p), framework="pt") as f:
-            md = f.metadata() or {}
-    except Exception as e:  # noqa: BLE001 - any unreadable file is the same one-line error
-        raise ConfigError(f"{p}: not a readable safetensors file ({str(e).splitlines()[0][:120]})") from None
-    if "config" not in md:
-        raise ConfigError(f"{p}: no a3gan config in its metadata")
-    try:
-        return Config.from_json(md["config"])
-    except (ConfigError, ValueError, TypeError) as e:
-        raise ConfigError(f"{p}: bad config in its metadata ({e})") from None
+    return read_config(p)[0]

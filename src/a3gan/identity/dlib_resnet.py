@@ -233,19 +233,13 @@ def export_converted(weights: str | Path | None, out: str | Path, half: bool = F
     embeddings move by about 1e-4 in cosine)."""
     from safetensors.torch import save_file
 
+    from a3gan.checkpoint import atomic_write_bytes
+
     net = load_dlib_resnet(weights)
     sd = {k: (v.half() if half and v.is_floating_point() else v).contiguous() for k, v in net.state_dict().items()}
-    out = Path(out)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(sd, tmp, metadata={"format": CONVERTED_FORMAT, "source": str(weights or default_dlib_weights())})
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would keep the file from other users
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return out
+    md = {"format": CONVERTED_FORMAT, "source": str(weights or default_dlib_weights())}
+    atomic_write_bytes(Path(out), lambda tmp: save_file(sd, tmp, metadata=md))
+    return Path(out)
 
 
 def read_converted(path: str | Path) -> dict[str, torch.Tensor]:
