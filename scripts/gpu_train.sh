@@ -10,6 +10,16 @@
 # Needs in the carried folder .devcarry/: celeba/ (official layout) or celeba.tgz (the same, packed), dlib.safetensors (dlib's weights converted:
 # `a3gan.identity.dlib_resnet.export_converted(None, PATH, half=True)`), and A's config. Usage on the device:
 #   bash scripts/gpu_train.sh            (DEVICE=cpu MIN_A=0.2 ... for a smoke run anywhere)
+# Preparing it here (the device tool carries at most 64 MiB: working tree + carried paths; 10,000 loose JPEGs count
+# more than their bytes, so pack them):
+#   echo /.devcarry/ >> .git/info/exclude; mkdir -p .devcarry
+#   tar -czf .devcarry/celeba.tgz -C ../shared/data celeba                                  # 22 MB
+#   python -c "from a3gan.identity.dlib_resnet import export_converted as e; e(None, '.devcarry/dlib.safetensors', half=True)"
+#   cp RUN/config.yaml .devcarry/A_config.yaml
+#   python scripts/ship_model.py RUN/checkpoints/step_N.safetensors INIT.safetensors --with-d --half   # G_ema + D
+# and make INIT travel: on 2026-11-29 it replaced the package's model file for the duration of the call (A_INIT's
+# default path; `git checkout` it afterwards), because tree + data + weights + a second model were over 64 MiB.
+# Run one job per card if you can: A ran 2.5x faster alone than beside B (docs/performance.md).
 set -u
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1 A3GAN_CACHE_DIR=/tmp/a3cache A3GAN_CACHE=/tmp/a3cache OMP_NUM_THREADS=4
 OUT=${OUT:-/tmp/out}; C=${C:-.devcarry}; DEVICE=${DEVICE:-cuda}; PY=${PY:-python3}
