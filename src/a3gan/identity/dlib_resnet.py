@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -215,12 +214,11 @@ def load_dlib_resnet(weights: str | Path | None = None, use_cache: bool = True) 
     if sd is None:
         sd = convert_dlib_net(read_dlib_net(path), str(path))
         if use_cache:
+            from a3gan.checkpoint import atomic_write_bytes
+
+            md = {"source": str(path), "format": CONVERTED_FORMAT}
             try:
-                cpath.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=cpath.parent, suffix=".tmp")
-                os.close(fd)
-                save_file(sd, tmp, metadata={"source": str(path), "format": CONVERTED_FORMAT})
-                os.replace(tmp, cpath)
+                atomic_write_bytes(cpath, lambda tmp: save_file(sd, tmp, metadata=md))
             except OSError:
                 pass  # a read-only home is fine: we just parse again next time
     return _model_from_state(sd)
