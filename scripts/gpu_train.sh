@@ -19,13 +19,17 @@
 #   python scripts/ship_model.py RUN/checkpoints/step_N.safetensors INIT.safetensors --with-d --half   # G_ema + D
 # and make INIT travel: on 2026-11-29 it replaced the package's model file for the duration of the call (A_INIT's
 # default path; `git checkout` it afterwards), because tree + data + weights + a second model were over 64 MiB.
-# Run one job per card if you can: A ran 2.5x faster alone than beside B (docs/performance.md).
+# Run one job per card if you can: A ran 2.5x faster alone than beside B (docs/performance.md). B runs only with
+# RUN_B=1. Since a3gan.filters.resize_bilinear (2026-11-30) A's config trains at 6,038 images/s at batch 512 on an
+# H200 (0.34 s per G step, measured by benchmarks/train_profile.py), 4.4x the 1,361 before it: use BATCH_A=512.
+# If A runs out of GPU memory before its first checkpoint, it is started once more at half the batch.
 set -u
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1 A3GAN_CACHE_DIR=/tmp/a3cache A3GAN_CACHE=/tmp/a3cache OMP_NUM_THREADS=4
 OUT=${OUT:-/tmp/out}; C=${C:-.devcarry}; DEVICE=${DEVICE:-cuda}; PY=${PY:-python3}
 A_CONFIG=${A_CONFIG:-$C/A_config.yaml}; A_INIT=${A_INIT:-src/a3gan/assets/a3gan-small-celeba.safetensors}
 MIN_A=${MIN_A:-8}; MIN_B=${MIN_B:-7.5}; BATCH_A=${BATCH_A:-128}; BATCH_B=${BATCH_B:-32}
 HARD_A=${HARD_A:-555}; HARD_B=${HARD_B:-535}; CKPT_A=${CKPT_A:-250}; B_PRESET=${B_PRESET:-paper}
+RUN_B=${RUN_B:-0}; WORKERS=${WORKERS:-6}   # B off by default: one job per card (A ran 2.5x faster alone)
 RA=/tmp/runA; RB=/tmp/runB
 rm -rf "$RA" "$RB"; mkdir -p "$OUT"
 t0=$(date +%s)
@@ -41,24 +45,37 @@ common=(--data "$DATA" --device "$DEVICE" --identity dlib --identity-weights "$C
 timeout -s INT "$HARD_A" $PY -m a3gan.cli train --config "$A_CONFIG" --out "$RA" "${common[@]}" \
   --set train.init_from="$A_INIT" --set train.d_warmup_steps=0 --set train.batch_size="$BATCH_A" \
   --set train.max_minutes="$MIN_A" --set train.log_every=50 --set train.sample_every=250 \
-  --set train.ckpt_every="$CKPT_A" --set train.keep_ckpts=100 --set train.num_workers=2 > /tmp/A.log 2>&1 &
+  --set train.ckpt_every="$CKPT_A" --set train.keep_ckpts=100 --set train.num_workers="$WORKERS" > /tmp/A.log 2>&1 &
 pa=$!
-timeout -s INT "$HARD_B" $PY -m a3gan.cli train --config "$B_PRESET" --out "$RB" "${common[@]}" \
+pb=
+(( RUN_B )) && { timeout -s INT "$HARD_B" $PY -m a3gan.cli train --config "$B_PRESET" --out "$RB" "${common[@]}" \
   --set model.upsample=bilinear --set model.upsample_last=resize --set model.chroma_blur=1.0 \
   --set loss.att2_form=target --set loss.lambda_div=10 --set loss.div_pool=4 --set loss.deid_lowpass=2 \
   --set loss.deid_margin=0.85 --set loss.deid_jitter=2 --set loss.lambda_deid=30 --set loss.lambda_att2=2 \
   --set loss.lambda_spectral=0.5 --set train.n_critic=2 --set train.batch_size="$BATCH_B" \
   --set train.max_minutes="$MIN_B" --set train.log_every=20 --set train.sample_every=250 \
-  --set train.ckpt_every=1000000 --set train.num_workers=2 > /tmp/B.log 2>&1 &
-pb=$!
+  --set train.ckpt_every=1000000 --set train.num_workers="$WORKERS" > /tmp/B.log 2>&1 &
+pb=$!; }
 # GPU load twice while both run (utilisation %, memory MiB)
-(sleep 120; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader 2>/dev/null | sed 's/^/gpu at 2 min: /'
- sleep 120; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader 2>/dev/null | sed 's/^/gpu at 4 min: /') &
+(for m in 1 3 5; do sleep 120; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader 2>/dev/null \
+   | sed "s/^/gpu at $((2*m-1))+ min: /"; done) &
 pm=$!
-wait $pa; ra=$?; wait $pb; rb=$?
+wait $pa; ra=$?
+# Out of memory before the first checkpoint: once more at half the batch, in the time that is left.
+if (( ra != 0 )) && grep -qi "out of memory" /tmp/A.log && ! ls "$RA"/checkpoints/step_*.safetensors >/dev/null 2>&1; then
+  left=$(( HARD_A - ($(date +%s) - t0) )); BATCH_A=$(( BATCH_A / 2 ))
+  echo "A ran out of memory; again at batch $BATCH_A for $left s"; mv /tmp/A.log /tmp/A_oom.log; rm -rf "$RA"
+  timeout -s INT "$left" $PY -m a3gan.cli train --config "$A_CONFIG" --out "$RA" "${common[@]}" \
+    --set train.init_from="$A_INIT" --set train.d_warmup_steps=0 --set train.batch_size="$BATCH_A" \
+    --set train.max_minutes="$(( (left - 45) / 60 )).$(( ((left - 45) % 60) * 10 / 60 ))" --set train.log_every=50 \
+    --set train.sample_every=250 --set train.ckpt_every="$CKPT_A" --set train.keep_ckpts=100 \
+    --set train.num_workers="$WORKERS" > /tmp/A.log 2>&1
+  ra=$?
+fi
+rb=skipped; [[ -n $pb ]] && { wait $pb; rb=$?; }
 kids=$(pgrep -P $pm); kill $pm $kids 2>/dev/null
 echo "A exit $ra, B exit $rb, $(( $(date +%s) - t0 )) s"
-tail -3 /tmp/A.log; tail -3 /tmp/B.log
+tail -3 /tmp/A.log; [[ -n $pb ]] && tail -3 /tmp/B.log
 
 # ---- what comes back -----------------------------------------------------------------------------------------
 mapfile -t ck < <(ls "$RA"/checkpoints/step_*.safetensors 2>/dev/null | sort)

@@ -368,7 +368,8 @@ def main(argv: list[str] | None = None) -> int:
                 "--limit", str(a.limit), "--seed", str(a.seed), "--out", str(out), "--no-progress",
             ]  # fmt: skip
             print("$", " ".join(cmd), flush=True)
-            rc = subprocess.run(cmd).returncode
+            # the same interpreter's CLI (`a3gan` need not be on PATH, e.g. a venv that is not activated)
+            rc = subprocess.run([sys.executable, "-m", "a3gan.cli", *cmd[1:]]).returncode
             if rc != 0:
                 print(f"error: a3gan evaluate failed for {ckpt} (exit {rc})", file=sys.stderr)
                 return rc

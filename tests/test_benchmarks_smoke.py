@@ -149,7 +149,28 @@ def test_train_profile_runs_the_real_loop(tmp_path):
     assert "aten::convolution_backward" in report
 
 
-@pytest.mark.parametrize("name,argv", [("compare_models", ["NOFILE.safetensors"]), ("train_profile", ["--config", "NOFILE.yaml"])])
+def test_upsample_bench_compares_both_on_one_generator():
+    """benchmarks/upsample_bench.py: a row per batch, both upsampling implementations give the same output."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        ub = importlib.import_module("upsample_bench")
+        report = ub.run(["--config", "tiny", "--set", "model.upsample=bilinear", "--set", "model.upsample_last=resize",
+                         "--batches", "1,2", "--repeats", "1"])
+    finally:
+        sys.path.remove(str(BENCH))
+    rows = [ln for ln in report.splitlines() if ln.startswith("| 1 |") or ln.startswith("| 2 |")]
+    assert len(rows) == 2 and all(r.rstrip(" |").endswith("yes") and "x |" in r for r in rows)
+    assert "upsample bilinear / last resize" in report
+
+
+@pytest.mark.parametrize(
+    "name,argv",
+    [
+        ("compare_models", ["NOFILE.safetensors"]),
+        ("train_profile", ["--config", "NOFILE.yaml"]),
+        ("upsample_bench", ["--config", "NOFILE.yaml"]),
+    ],
+)
 def test_benchmark_scripts_bad_input_one_line(name, argv, capsys):
     sys.path.insert(0, str(BENCH))
     try:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from a3gan import losses
-from a3gan.filters import gaussian_blur, gaussian_kernel1d
+from a3gan.filters import Upsample2x, gaussian_blur, gaussian_kernel1d, resize_bilinear, upsample_nearest2x
 
 
 def test_kernel_hand_values():
@@ -63,3 +63,53 @@ def test_bad_arguments():
         gaussian_kernel1d(0.0)
     with pytest.raises(ValueError, match="too large"):
         gaussian_blur(torch.zeros(1, 1, 6, 6), gaussian_kernel1d(2.0))
+
+
+def test_bilinear_x2_hand_values():
+    # align_corners=False, x2: an output pixel sits a quarter pixel from its nearest input pixel, so it is
+    # 3/4 of that one + 1/4 of the next (clamped at the border)
+    x = torch.tensor([[[[0.0, 4.0]]]])  # (1, 1, 1, 2)
+    y = resize_bilinear(x, scale=2.0)
+    assert torch.allclose(y, torch.tensor([[[[0.0, 1.0, 3.0, 4.0], [0.0, 1.0, 3.0, 4.0]]]]))
+    assert torch.equal(Upsample2x("bilinear")(x), y)
+    assert torch.equal(Upsample2x("nearest")(x), torch.tensor([[[[0.0, 0.0, 4.0, 4.0]] * 2]]))
+
+
+@pytest.mark.parametrize("channels", [3, 5, 24])  # the plain path (< 8 channels on CPU) and the channels-last one
+def test_resize_bilinear_matches_interpolate_and_passes_gradients(channels):
+    torch.manual_seed(0)
+    x = torch.randn(3, channels, 7, 9, requires_grad=True)
+    for kw in ({"size": (11, 4)}, {"scale": 2.0}):
+        ref = torch.nn.functional.interpolate(
+            x, size=kw.get("size"), scale_factor=kw.get("scale"), mode="bilinear", align_corners=False
+        )
+        y = resize_bilinear(x, **kw)
+        assert torch.allclose(y, ref, atol=1e-6) and y.is_contiguous()
+        (g,) = torch.autograd.grad(y.square().sum(), x)
+        (g_ref,) = torch.autograd.grad(ref.square().sum(), x)
+        assert torch.allclose(g, g_ref, atol=1e-5) and g.abs().sum() > 0
+
+
+def test_upsample_nearest2x_matches_interpolate_and_passes_gradients():
+    torch.manual_seed(0)
+    x = torch.randn(2, 6, 5, 3, requires_grad=True)
+    ref = torch.nn.functional.interpolate(x, scale_factor=2.0, mode="nearest")
+    y = upsample_nearest2x(x)
+    assert torch.equal(y, ref) and y.shape == (2, 6, 10, 6)
+    (g,) = torch.autograd.grad((y * torch.arange(y.numel()).view_as(y)).sum(), x)
+    # each input pixel receives the sum of its 2x2 block of output weights
+    w = torch.arange(y.numel(), dtype=torch.float32).view_as(y)
+    assert torch.equal(g, torch.nn.functional.avg_pool2d(w, 2) * 4)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_resize_bilinear_cuda_channels_last_path_same_values():
+    x = torch.randn(64, 8, 16, 16, device="cuda")
+    ref = torch.nn.functional.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+    y = resize_bilinear(x, scale=2.0)
+    assert y.is_contiguous() and torch.allclose(y, ref, atol=1e-6)
+
+
+def test_upsample2x_bad_mode():
+    with pytest.raises(ValueError, match="bilinear or nearest"):
+        Upsample2x("bicubic")

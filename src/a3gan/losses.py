@@ -31,7 +31,7 @@ from torch import nn
 
 from a3gan.attributes import xnor
 from a3gan.config import LossConfig
-from a3gan.filters import gaussian_blur, gaussian_kernel1d
+from a3gan.filters import gaussian_blur, gaussian_kernel1d, resize_bilinear
 from a3gan.spectrum import LATTICE_RINGS, luma, ring_power
 
 
@@ -108,7 +108,7 @@ def lowpass(img: torch.Tensor, k: int) -> torch.Tensor:
     """k x k average pooling, then bilinear upsampling back to the input size (identity for k = 1)."""
     if k <= 1:
         return img
-    return F.interpolate(F.avg_pool2d(img, k), size=img.shape[-2:], mode="bilinear", align_corners=False)
+    return resize_bilinear(F.avg_pool2d(img, k), size=tuple(img.shape[-2:]))
 
 
 def id_lowpass(img: torch.Tensor, cfg: LossConfig) -> torch.Tensor:

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from a3gan.config import ConfigError, load_config
+from a3gan.filters import Upsample2x
 from a3gan.nets import SCU, Generator, count_params
 from a3gan.nets.generator import upconv
 
@@ -189,7 +190,7 @@ def test_bilinear_upsampling_leaves_no_blocks():
 
 def test_upsample_last_sets_only_the_output_layer():
     G = Generator(load_config("tiny", ["upsample=bilinear", "upsample_last=resize"]).model)
-    ups = [m for m in G.modules() if isinstance(m, torch.nn.Upsample)]
+    ups = [m for m in G.modules() if isinstance(m, Upsample2x)]
     out_up = G.decoder[-1][0][0]
     assert out_up.mode == "nearest"
     assert all(m.mode == "bilinear" for m in ups if m is not out_up) and len(ups) == 4 + 3  # decoder + SCU W_T

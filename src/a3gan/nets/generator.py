@@ -33,7 +33,7 @@ from torch import nn
 
 from a3gan.colour import RGB_TO_YCBCR
 from a3gan.config import ModelConfig
-from a3gan.filters import gaussian_blur, gaussian_kernel1d
+from a3gan.filters import Upsample2x, gaussian_blur, gaussian_kernel1d
 from a3gan.nets.ainet import AINet
 
 
@@ -54,12 +54,9 @@ def upconv(cin: int, cout: int, mode: str = "deconv", bias: bool = True) -> nn.M
     does not."""
     if mode == "deconv":
         return nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=bias)
-    if mode == "resize":
-        up = nn.Upsample(scale_factor=2, mode="nearest")
-    elif mode == "bilinear":
-        up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
-    else:
+    if mode not in ("resize", "bilinear"):
         raise ValueError(f"unknown upsampling mode {mode!r} (deconv, resize, bilinear)")
+    up = Upsample2x("nearest" if mode == "resize" else "bilinear")
     return nn.Sequential(up, nn.Conv2d(cin, cout, 3, 1, 1, bias=bias))
 
 
