@@ -10,8 +10,10 @@ from a3gan.nets import Generator
 pytest.importorskip("onnx")
 
 
-def test_export_parity_and_batch_axis(tmp_path):
-    cfg = load_config("tiny")
+# deconv (tiny's default) and the shipped model's upsampling (bilinear, nearest in the output layer: a3gan.filters)
+@pytest.mark.parametrize("over", [[], ["model.upsample=bilinear", "model.upsample_last=resize"]])
+def test_export_parity_and_batch_axis(tmp_path, over):
+    cfg = load_config("tiny", over)
     ckpt = tmp_path / "g.safetensors"
     save_checkpoint(ckpt, {"G": Generator(cfg.model)}, cfg)
     stats = export_onnx(ckpt, tmp_path / "g.onnx")
