@@ -23,13 +23,14 @@
 # RUN_B=1. Since a3gan.filters.resize_bilinear (2026-11-30) A's config trains at 6,038 images/s at batch 512 on an
 # H200 (0.34 s per G step, measured by benchmarks/train_profile.py), 4.4x the 1,361 before it: use BATCH_A=512.
 # If A runs out of GPU memory before its first checkpoint, it is started once more at half the batch.
+# PROFILE_B=1 first profiles B's recipe (benchmarks/train_profile.py, ~1 min; $OUT/profile_B.md).
 set -u
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1 A3GAN_CACHE_DIR=/tmp/a3cache A3GAN_CACHE=/tmp/a3cache OMP_NUM_THREADS=4
 OUT=${OUT:-/tmp/out}; C=${C:-.devcarry}; DEVICE=${DEVICE:-cuda}; PY=${PY:-python3}
 A_CONFIG=${A_CONFIG:-$C/A_config.yaml}; A_INIT=${A_INIT:-src/a3gan/assets/a3gan-small-celeba.safetensors}
 MIN_A=${MIN_A:-8}; MIN_B=${MIN_B:-7.5}; BATCH_A=${BATCH_A:-128}; BATCH_B=${BATCH_B:-32}
 HARD_A=${HARD_A:-555}; HARD_B=${HARD_B:-535}; CKPT_A=${CKPT_A:-250}; B_PRESET=${B_PRESET:-paper}
-RUN_B=${RUN_B:-0}; WORKERS=${WORKERS:-6}   # B off by default: one job per card (A ran 2.5x faster alone)
+RUN_B=${RUN_B:-0}; PROFILE_B=${PROFILE_B:-0}; WORKERS=${WORKERS:-6}   # B off by default: one job per card (A ran 2.5x faster alone)
 RA=/tmp/runA; RB=/tmp/runB
 rm -rf "$RA" "$RB"; mkdir -p "$OUT"
 t0=$(date +%s)
@@ -42,34 +43,43 @@ if [[ -f $C/celeba.tgz ]]; then  # carried packed: 10,000 small files take more 
 fi
 common=(--data "$DATA" --device "$DEVICE" --identity dlib --identity-weights "$C/dlib.safetensors" --no-progress)
 
-timeout -s INT "$HARD_A" $PY -m a3gan.cli train --config "$A_CONFIG" --out "$RA" "${common[@]}" \
-  --set train.init_from="$A_INIT" --set train.d_warmup_steps=0 --set train.batch_size="$BATCH_A" \
-  --set train.max_minutes="$MIN_A" --set train.log_every=50 --set train.sample_every=250 \
-  --set train.ckpt_every="$CKPT_A" --set train.keep_ckpts=100 --set train.num_workers="$WORKERS" > /tmp/A.log 2>&1 &
+# run A: batch, minutes of training, hard limit in seconds (the loop stops itself after the minutes)
+run_a() {
+  timeout -s INT "$3" $PY -m a3gan.cli train --config "$A_CONFIG" --out "$RA" "${common[@]}" \
+    --set train.init_from="$A_INIT" --set train.d_warmup_steps=0 --set train.batch_size="$1" \
+    --set train.max_minutes="$2" --set train.log_every=50 --set train.sample_every=250 \
+    --set train.ckpt_every="$CKPT_A" --set train.keep_ckpts=100 --set train.num_workers="$WORKERS" > /tmp/A.log 2>&1
+}
+# B's recipe: the `paper` preset with MODEL_CARD.md's "What would make it good" settings
+b_recipe=(--set model.upsample=bilinear --set model.upsample_last=resize --set model.chroma_blur=1.0
+  --set loss.att2_form=target --set loss.lambda_div=10 --set loss.div_pool=4 --set loss.deid_lowpass=2
+  --set loss.deid_margin=0.85 --set loss.deid_jitter=2 --set loss.lambda_deid=30 --set loss.lambda_att2=2
+  --set loss.lambda_spectral=0.5 --set train.n_critic=2 --set train.batch_size="$BATCH_B")
+if (( PROFILE_B )); then  # about a minute: where B's step time goes, before anything trains
+  cabs=$(cd "$C" && pwd)
+  (cd benchmarks && timeout 150 $PY train_profile.py --config "$B_PRESET" "${b_recipe[@]}" --device "$DEVICE" \
+    --identity-weights "$cabs/dlib.safetensors" --steps 3 --top 10 --out "$OUT/profile_B.md" > /tmp/profile_B.log 2>&1) \
+    || echo "profile of B failed: $(tail -1 /tmp/profile_B.log)"
+fi
+
+ta=$(date +%s)
+run_a "$BATCH_A" "$MIN_A" "$HARD_A" &
 pa=$!
 pb=
 (( RUN_B )) && { timeout -s INT "$HARD_B" $PY -m a3gan.cli train --config "$B_PRESET" --out "$RB" "${common[@]}" \
-  --set model.upsample=bilinear --set model.upsample_last=resize --set model.chroma_blur=1.0 \
-  --set loss.att2_form=target --set loss.lambda_div=10 --set loss.div_pool=4 --set loss.deid_lowpass=2 \
-  --set loss.deid_margin=0.85 --set loss.deid_jitter=2 --set loss.lambda_deid=30 --set loss.lambda_att2=2 \
-  --set loss.lambda_spectral=0.5 --set train.n_critic=2 --set train.batch_size="$BATCH_B" \
-  --set train.max_minutes="$MIN_B" --set train.log_every=20 --set train.sample_every=250 \
+  "${b_recipe[@]}" --set train.max_minutes="$MIN_B" --set train.log_every=20 --set train.sample_every=250 \
   --set train.ckpt_every=1000000 --set train.num_workers="$WORKERS" > /tmp/B.log 2>&1 &
 pb=$!; }
-# GPU load twice while both run (utilisation %, memory MiB)
+# GPU load at 1, 5 and 9 minutes (utilisation %, memory MiB)
 (for m in 1 3 5; do sleep 120; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader 2>/dev/null \
    | sed "s/^/gpu at $((2*m-1))+ min: /"; done) &
 pm=$!
 wait $pa; ra=$?
 # Out of memory before the first checkpoint: once more at half the batch, in the time that is left.
 if (( ra != 0 )) && grep -qi "out of memory" /tmp/A.log && ! ls "$RA"/checkpoints/step_*.safetensors >/dev/null 2>&1; then
-  left=$(( HARD_A - ($(date +%s) - t0) )); BATCH_A=$(( BATCH_A / 2 ))
+  left=$(( HARD_A - ($(date +%s) - ta) )); BATCH_A=$(( BATCH_A / 2 ))
   echo "A ran out of memory; again at batch $BATCH_A for $left s"; mv /tmp/A.log /tmp/A_oom.log; rm -rf "$RA"
-  timeout -s INT "$left" $PY -m a3gan.cli train --config "$A_CONFIG" --out "$RA" "${common[@]}" \
-    --set train.init_from="$A_INIT" --set train.d_warmup_steps=0 --set train.batch_size="$BATCH_A" \
-    --set train.max_minutes="$(( (left - 45) / 60 )).$(( ((left - 45) % 60) * 10 / 60 ))" --set train.log_every=50 \
-    --set train.sample_every=250 --set train.ckpt_every="$CKPT_A" --set train.keep_ckpts=100 \
-    --set train.num_workers="$WORKERS" > /tmp/A.log 2>&1
+  run_a "$BATCH_A" "$(( (left - 45) / 60 )).$(( ((left - 45) % 60) * 10 / 60 ))" "$left"
   ra=$?
 fi
 rb=skipped; [[ -n $pb ]] && { wait $pb; rb=$?; }
