@@ -1,34 +1,31 @@
 #!/usr/bin/env bash
-# The one prepared device run (a lent H100/H200, no network, ~10 minutes): two `a3gan train` runs side by side on
-# one GPU, then bring back what fits through the device's return channel (8 files, 16 MiB each, 64 MiB in all).
-#   A: the shipped model's line continued at a GPU batch: --config A_CONFIG (a run's config.yaml), init_from
-#      A_INIT (a checkpoint with G_ema and D, e.g. `ship_model.py --with-d --half`), batch BATCH_A, MIN_A minutes.
+# The one prepared device run (a lent H100/H200, no network, ~10 minutes): `a3gan train` run A alone on the GPU
+# (run B beside it with RUN_B=1), then bring back what fits through the device's return channel (8 files, 16 MiB
+# each, 64 MiB in all).
+#   A: the shipped model's line continued at a GPU batch: --config A_CONFIG (default: the config in A_INIT's
+#      metadata), init_from A_INIT (a checkpoint with G_ema and D; default the shipped model), batch BATCH_A
+#      (default 512), MIN_A minutes.
 #      Back: the EMA generators of two intermediate checkpoints and of the last one (float16), the last one's D
 #      (the last checkpoint comes as two parts: merge them with `ckpt_transfer.py merge`), metrics and last samples.
 #   B: the `paper` preset (128 px) from scratch with the recipe of MODEL_CARD.md "What would make it good",
 #      batch BATCH_B, MIN_B minutes. Its weights (135 MB in float16) cannot come back: metrics and samples only.
-# Needs in the carried folder .devcarry/: celeba/ (official layout) or celeba.tgz (the same, packed), dlib.safetensors (dlib's weights converted:
-# `a3gan.identity.dlib_resnet.export_converted(None, PATH, half=True)`), and A's config. Usage on the device:
-#   bash scripts/gpu_train.sh            (DEVICE=cpu MIN_A=0.2 ... for a smoke run anywhere)
-# Preparing it here (the device tool carries at most 64 MiB: working tree + carried paths; 10,000 loose JPEGs count
-# more than their bytes, so pack them):
-#   echo /.devcarry/ >> .git/info/exclude; mkdir -p .devcarry
-#   tar -czf .devcarry/celeba.tgz -C ../shared/data celeba                                  # 22 MB
-#   python -c "from a3gan.identity.dlib_resnet import export_converted as e; e(None, '.devcarry/dlib.safetensors', half=True)"
-#   cp RUN/config.yaml .devcarry/A_config.yaml
-#   python scripts/ship_model.py RUN/checkpoints/step_N.safetensors INIT.safetensors --with-d --half   # G_ema + D
-# and make INIT travel: on 2026-11-29 it replaced the package's model file for the duration of the call (A_INIT's
-# default path; `git checkout` it afterwards), because tree + data + weights + a second model were over 64 MiB.
+# Needs in the carried folder .devcarry/: celeba.tgz (CelebA in the official layout, packed) and dlib.safetensors
+# (dlib's weights converted, float16): `bash scripts/prepare_devcarry.sh` builds both and checks the 64 MiB carry limit.
+# A starts from the shipped model (A_INIT) with the config in its metadata (A_CONFIG); point both elsewhere to
+# continue another checkpoint (`ship_model.py --with-d --half` makes one with G_ema + D; on 2026-11-29 such a file
+# replaced the package's model file for the duration of the call to stay under the limit; `git checkout` it after).
+# Usage on the device:
+#   export OUT; bash scripts/gpu_train.sh     (DEVICE=cpu MIN_A=0.2 BATCH_A=8 ... for a smoke run anywhere)
 # Run one job per card if you can: A ran 2.5x faster alone than beside B (docs/performance.md). B runs only with
 # RUN_B=1. Since a3gan.filters.resize_bilinear (2026-11-30) A's config trains at 6,038 images/s at batch 512 on an
-# H200 (0.34 s per G step, measured by benchmarks/train_profile.py), 4.4x the 1,361 before it: use BATCH_A=512.
+# H200 (0.34 s per G step, measured by benchmarks/train_profile.py), 4.4x the 1,361 before it.
 # If A runs out of GPU memory before its first checkpoint, it is started once more at half the batch.
 # PROFILE_B=1 first profiles B's recipe (benchmarks/train_profile.py, ~1 min; $OUT/profile_B.md).
 set -u
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1 A3GAN_CACHE_DIR=/tmp/a3cache A3GAN_CACHE=/tmp/a3cache OMP_NUM_THREADS=4
 OUT=${OUT:-/tmp/out}; C=${C:-.devcarry}; DEVICE=${DEVICE:-cuda}; PY=${PY:-python3}
-A_CONFIG=${A_CONFIG:-$C/A_config.yaml}; A_INIT=${A_INIT:-src/a3gan/assets/a3gan-small-celeba.safetensors}
-MIN_A=${MIN_A:-8}; MIN_B=${MIN_B:-7.5}; BATCH_A=${BATCH_A:-128}; BATCH_B=${BATCH_B:-32}
+A_INIT=${A_INIT:-src/a3gan/assets/a3gan-small-celeba.safetensors}; A_CONFIG=${A_CONFIG:-$A_INIT}  # its metadata's config
+MIN_A=${MIN_A:-8}; MIN_B=${MIN_B:-7.5}; BATCH_A=${BATCH_A:-512}; BATCH_B=${BATCH_B:-32}
 HARD_A=${HARD_A:-555}; HARD_B=${HARD_B:-535}; CKPT_A=${CKPT_A:-250}; B_PRESET=${B_PRESET:-paper}
 RUN_B=${RUN_B:-0}; PROFILE_B=${PROFILE_B:-0}; WORKERS=${WORKERS:-6}   # B off by default: one job per card (A ran 2.5x faster alone)
 RA=/tmp/runA; RB=/tmp/runB

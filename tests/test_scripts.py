@@ -559,3 +559,21 @@ def test_ckpt_transfer_split_and_merge_are_lossless(tmp_path, capsys):
     assert ct.main(["split", str(junk), str(tmp_path / "o4")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "\n" not in err
+
+
+@pytest.mark.parametrize("script", ["prepare_devcarry.sh", "gpu_train.sh"])
+def test_device_scripts_are_valid_bash(script):
+    import subprocess
+
+    rc = subprocess.run(["bash", "-n", str(ROOT / "scripts" / script)], capture_output=True, text=True)
+    assert rc.returncode == 0, rc.stderr
+
+
+def test_prepare_devcarry_rejects_a_folder_that_is_not_celeba(tmp_path):
+    import subprocess
+
+    (tmp_path / "photos").mkdir()
+    r = subprocess.run(["bash", str(ROOT / "scripts" / "prepare_devcarry.sh"), str(tmp_path / "photos")],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and r.stderr.startswith("error:") and r.stderr.count("\n") == 1
+    assert not (tmp_path / "photos" / ".devcarry").exists()
