@@ -149,6 +149,17 @@ def test_empty_existing_out_is_fine(tmp_path: Path, capsys) -> None:
     assert _run(capsys, tmp_path / "a.png", "-o", tmp_path / "out", "--method", "blackout")[0] == 0
 
 
+def test_a_folder_without_images_or_videos_is_an_error(tmp_path: Path, capsys) -> None:
+    (tmp_path / "empty").mkdir()
+    code, _, err = _run(capsys, tmp_path / "empty", "-o", tmp_path / "out", "--method", "pixelate")
+    assert code == 2 and len(_error_lines(err)) == 1 and "no image or video files found" in err
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "notes.txt").write_text("x")
+    code, _, err = _run(capsys, tmp_path / "docs", "-o", tmp_path / "out2", "--method", "pixelate")
+    assert code == 2 and len(_error_lines(err)) == 1 and "1 other file(s): .txt" in err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out2").exists()
+
+
 def test_never_writes_into_or_over_an_input(tmp_path: Path, capsys) -> None:
     src = tmp_path / "in"
     src.mkdir()

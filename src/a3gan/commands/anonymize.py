@@ -212,6 +212,12 @@ def run(
         raise InputError(f"--smooth must be >= 0, got {smooth}")
     mask = resolve_mask(change, preset)
     plan = plan_jobs(inputs, output, overwrite)
+    if not plan.jobs and not plan.failed:  # e.g. an empty folder or a mistyped one: say so instead of "0 files, ok"
+        found = f" (only {sum(plan.skipped.values())} other file(s): {', '.join(sorted(plan.skipped))})" if plan.skipped else ""
+        raise InputError(
+            f"{', '.join(map(str, inputs))}: no image or video files found{found}; images: {' '.join(IMAGE_EXTS)}; "
+            f"videos: {' '.join(VIDEO_EXTS)}"
+        )
     input_files = [j.src for j in plan.jobs]
     if report is not None:
         if report.exists() and not overwrite:
