@@ -75,7 +75,7 @@ def test_bilinear_x2_hand_values():
     assert torch.equal(Upsample2x("nearest")(x), torch.tensor([[[[0.0, 0.0, 4.0, 4.0]] * 2]]))
 
 
-@pytest.mark.parametrize("channels", [3, 5, 24])  # the plain path (< 8 channels on CPU) and the channels-last one
+@pytest.mark.parametrize("channels", [3, 5, 24])  # the plain path (< 16 channels on CPU) and the channels-last one
 def test_resize_bilinear_matches_interpolate_and_passes_gradients(channels):
     torch.manual_seed(0)
     x = torch.randn(3, channels, 7, 9, requires_grad=True)

@@ -38,10 +38,10 @@ def resize_bilinear(img: torch.Tensor, size: tuple[int, int] | None = None, scal
     image and channel of the batch, so a batch of 128 feature maps at 64 px keeps a few thousand threads busy: on
     an H200 it took 231 of the 300 GPU-milliseconds of a training step (``benchmarks/train_profile.py``,
     docs/performance.md). For a channels-last input PyTorch uses a kernel with one thread per output element. On
-    CPU the channels-last kernel is also faster once there are a few channels (1.2-1.5x from 24 channels up, fwd +
-    bwd, 2 cores) but slower for 3-channel images, which keep the plain path. The result is handed back contiguous,
-    so the layout the rest of the network sees does not change."""
-    if img.dim() == 4 and (img.is_cuda or img.shape[1] >= 8):
+    CPU the channels-last kernel is also faster once there are a few channels (1.17-1.50x from 24 channels up, fwd +
+    bwd, 2 cores; about even at 12, slower at 8 and for large 3-channel images), so below 16 channels CPU keeps the
+    plain path. The result is handed back contiguous, so the layout the rest of the network sees does not change."""
+    if img.dim() == 4 and (img.is_cuda or img.shape[1] >= 16):
         out = F.interpolate(img.contiguous(memory_format=torch.channels_last), size=size, scale_factor=scale,
                             mode="bilinear", align_corners=False)
         return out.contiguous()
