@@ -20,7 +20,8 @@
 # RUN_B=1. Since a3gan.filters.resize_bilinear (2026-11-30) A's config trains at 6,038 images/s at batch 512 on an
 # H200 (0.34 s per G step, measured by benchmarks/train_profile.py), 4.4x the 1,361 before it.
 # If A runs out of GPU memory before its first checkpoint, it is started once more at half the batch.
-# PROFILE_B=1 first profiles B's recipe (benchmarks/train_profile.py, ~1 min; $OUT/profile_B.md).
+# PROFILE_B=1 first profiles B's recipe (benchmarks/train_profile.py, ~1 min; $OUT/profile_B.md); A's limits count
+# from after it, so shorten A to stay inside one 600 s call: PROFILE_B=1 MIN_A=6.5 HARD_A=430.
 set -u
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1 A3GAN_CACHE_DIR=/tmp/a3cache A3GAN_CACHE=/tmp/a3cache OMP_NUM_THREADS=4
 OUT=${OUT:-/tmp/out}; C=${C:-.devcarry}; DEVICE=${DEVICE:-cuda}; PY=${PY:-python3}
