@@ -3,8 +3,9 @@
 For one batch of CelebA crops, the checkpoint's G makes Î (and a second draw for the diversity term) exactly as the
 training loop's G step does, with the checkpoint's own D, loss settings and training mask probability, and the
 identity network named in its config. For every active term λ·L of L_G (``losses.g_terms``: adv, att2, div,
-spectral, deid) it prints λ, L and the norm of ∂(λ·L)/∂Î over the batch - what that term asks of the pixels - and
-that norm over L_adv's, the only term that asks for realism. (Gradients are taken on Î itself, so the diversity
+spectral, proj, deid) it prints λ, L and the norm of ∂(λ·L)/∂Î over the batch - what that term asks of the pixels - and
+that norm over L_adv's, the term of the paper that asks for realism (proj, the projected discriminator's, is
+counted when the checkpoint holds one and its config sets loss.lambda_proj). (Gradients are taken on Î itself, so the diversity
 term's share through the second draw is not counted.)
 
     python scripts/probe_loss_balance.py --data ../shared/data/celeba runs/RUN/checkpoints/step_005000.safetensors
@@ -36,7 +37,7 @@ def term_gradients(terms: dict, fake: torch.Tensor) -> dict[str, tuple[float, fl
     return out
 
 
-def probe(G, D, identity, cfg, x: torch.Tensor, a_s: torch.Tensor, seed: int = 0) -> dict:
+def probe(G, D, identity, cfg, x: torch.Tensor, a_s: torch.Tensor, seed: int = 0, Dp=None) -> dict:
     """Draw m, f_z (and a second f_z) as the training loop does and return :func:`term_gradients`."""
     g = torch.Generator().manual_seed(seed)
     n = x.shape[0]
@@ -50,7 +51,12 @@ def probe(G, D, identity, cfg, x: torch.Tensor, a_s: torch.Tensor, seed: int = 0
     if identity is not None:
         emb_real, emb_fake = losses.deid_embeddings(identity, x, fake, cfg.loss, g)
     second = None if fake2 is None else (fake2, z1, z2)
-    terms = losses.g_terms(D, fake, a_s, m, emb_real, emb_fake, cfg.loss, second, real=x)
+    proj = None
+    if Dp is not None and identity is not None:
+        from a3gan.nets.projected import parse_taps
+
+        proj = Dp(identity.feature_maps(fake, parse_taps(cfg.loss.proj_taps)))
+    terms = losses.g_terms(D, fake, a_s, m, emb_real, emb_fake, cfg.loss, second, real=x, proj_logits=proj)
     return term_gradients(terms, fake)
 
 
@@ -91,7 +97,13 @@ def _run(argv: list[str] | None) -> None:
         idx = range(len(ds) - a.n, len(ds))
         x = torch.stack([ds[i][0] for i in idx])
         a_s = torch.stack([ds[i][1] for i in idx])
-        r = probe(G.train(), D, identity, cfg, x, a_s, a.seed)
+        Dp = None
+        if cfg.loss.lambda_proj > 0 and module_state(tensors, "Dp") and identity is not None:
+            from a3gan.nets.projected import build_projected, parse_taps
+
+            Dp = build_projected(identity, parse_taps(cfg.loss.proj_taps)).eval().requires_grad_(False)
+            Dp.load_state_dict(module_state(tensors, "Dp"))
+        r = probe(G.train(), D, identity, cfg, x, a_s, a.seed, Dp)
         adv = r["adv"][2]
         print(f"{path} ({name}, {a.n} images)")
         print(f"  {'term':9s} {'lambda':>7s} {'L':>9s} {'|d(lambda L)/dI|':>17s} {'x adv':>7s}")

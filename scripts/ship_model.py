@@ -1,6 +1,6 @@
 """Make the shipped default model from a training checkpoint: the EMA generator (what inference uses) and, with
-``--with-d``, the discriminator (so ``train.init_from`` can fine-tune the shipped model with its own trained
-critic instead of a fresh one), float32 (or float16 with ``--half``), with the run's config and provenance in the
+``--with-d``, the discriminator and, if the run had one, the projected discriminator ``Dp`` (so
+``train.init_from`` can fine-tune the shipped model with its own trained critics instead of fresh ones), float32 (or float16 with ``--half``), with the run's config and provenance in the
 safetensors metadata.
 
     python scripts/ship_model.py runs/small-deid10/checkpoints/step_002525.safetensors \
@@ -17,6 +17,17 @@ import torch
 
 from a3gan.checkpoint import load_generator, module_state, read_checkpoint, save_checkpoint
 from a3gan.nets import Discriminator
+
+
+class _StateOnly(torch.nn.Module):
+    """A module that saves a given state dict as is (for save_checkpoint), e.g. Dp's, which needs no network here."""
+
+    def __init__(self, state: dict[str, torch.Tensor]) -> None:
+        super().__init__()
+        self._state = state
+
+    def state_dict(self, *args, **kwargs):  # noqa: ARG002 - same signature as nn.Module's
+        return dict(self._state)
 
 
 def main() -> None:
@@ -59,6 +70,9 @@ def main() -> None:
         D = Discriminator(cfg.model)
         D.load_state_dict(d_state, strict=True)
         modules["D"] = D
+        dp_state = module_state(d_tensors, "Dp")
+        if dp_state:  # the projected discriminator (loss.lambda_proj) goes with D
+            modules["Dp"] = _StateOnly(dp_state)
     keep = {k: full_meta[k] for k in ("step", "images_seen", "identity", "a3gan_version") if k in full_meta}
     # provenance only (nothing loads them from a shipped model): keep file names, not this machine's paths
     if isinstance(keep.get("identity"), dict) and keep["identity"].get("weights"):

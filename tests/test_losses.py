@@ -446,3 +446,31 @@ def test_g_terms_weights_and_sum_match_g_loss():
     assert loss.item() == pytest.approx(sum(w * v.item() for w, v in terms.values()), rel=1e-6)
     assert logs["g/att2"] == pytest.approx(terms["att2"][1].item())
     assert set(losses.g_terms(D, fake, a_s, m, None, None, cfg.loss)) == {"adv", "att2"}
+
+
+def test_proj_hinge_hand_values():
+    """Projected GAN hinge: D: mean relu(1 - real) + mean relu(1 + fake); G: -mean(fake)."""
+    real = torch.tensor([[2.0, 0.5], [-1.0, 1.0]])  # relu(1 - r): 0, 0.5, 2, 0 -> mean 0.625
+    fake = torch.tensor([[-3.0, 0.0], [0.5, -0.5]])  # relu(1 + f): 0, 1, 1.5, 0.5 -> mean 0.75
+    assert losses.proj_d(real, fake).item() == pytest.approx(0.625 + 0.75)
+    assert losses.proj_g(fake).item() == pytest.approx(0.75)  # -mean(-3, 0, 0.5, -0.5) = 0.75
+    f = fake.clone().requires_grad_(True)
+    losses.proj_g(f).backward()
+    torch.testing.assert_close(f.grad, torch.full_like(fake, -0.25))
+
+
+def test_g_loss_adds_weighted_proj_term():
+    cfg = load_config("tiny", ["loss.lambda_proj=2", "train.identity=dlib"]).loss
+    model = load_config("tiny").model
+    torch.manual_seed(0)
+    D, G = Discriminator(model), Generator(model)
+    x, a_s = torch.rand(2, 3, 32, 32) * 2 - 1, (torch.rand(2, 10) < 0.5).float()
+    m = torch.zeros(2, 10)
+    fake = G(x, m, G.sample_z(2))
+    logits = torch.tensor([[0.5, -1.5], [1.0, 2.0]])
+    base, logs0 = losses.g_loss(D, fake, a_s, m, None, None, cfg)
+    with_p, logs = losses.g_loss(D, fake, a_s, m, None, None, cfg, proj_logits=logits)
+    assert logs["g/proj"] == pytest.approx(-0.5) and "g/proj" not in logs0
+    assert with_p.item() == pytest.approx(base.item() + 2 * -0.5, abs=1e-5)
+    off = load_config("tiny").loss  # lambda_proj 0: the logits are ignored
+    assert "g/proj" not in losses.g_loss(D, fake, a_s, m, None, None, off, proj_logits=logits)[1]

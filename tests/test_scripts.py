@@ -577,3 +577,37 @@ def test_prepare_devcarry_rejects_a_folder_that_is_not_celeba(tmp_path):
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 2 and r.stderr.startswith("error:") and r.stderr.count("\n") == 1
     assert not (tmp_path / "photos" / ".devcarry").exists()
+
+
+def test_ship_model_with_d_keeps_the_projected_d(tmp_path: Path) -> None:
+    """A checkpoint of a loss.lambda_proj run: --with-d ships its Dp beside D (float16 with --half), and
+    train.init_from loads it back into a fresh Dp."""
+    import subprocess
+    import sys
+
+    import torch
+
+    from a3gan.checkpoint import module_state, read_checkpoint, save_checkpoint
+    from a3gan.config import load_config
+    from a3gan.nets import Discriminator, Generator
+    from a3gan.nets.projected import ProjectedD
+    from a3gan.training.loop import _init_from
+
+    cfg = load_config("tiny", ["train.identity=dlib", "loss.lambda_proj=1"])
+    torch.manual_seed(0)
+    G, D, Dp = Generator(cfg.model), Discriminator(cfg.model), ProjectedD([32, 64], seed=3)
+    ckpt = tmp_path / "step_000002.safetensors"
+    save_checkpoint(ckpt, {"G": G, "D": D, "G_ema": Generator(cfg.model), "Dp": Dp}, cfg, {"step": 2})
+    out = tmp_path / "shipped.safetensors"
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "ship_model.py"), str(ckpt), str(out), "--with-d", "--half"],
+        capture_output=True, text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    t, _, _ = read_checkpoint(out)
+    assert {k.split(".")[0] for k in t} == {"G_ema", "D", "Dp"}
+    assert set(module_state(t, "Dp")) == set(Dp.state_dict())
+    fresh = ProjectedD([32, 64], seed=0)
+    assert _init_from(str(out), cfg, Generator(cfg.model), Discriminator(cfg.model), Generator(cfg.model), Dp=fresh)[-1] == "Dp"
+    for k, v in Dp.state_dict().items():
+        torch.testing.assert_close(fresh.state_dict()[k], v, atol=2e-3, rtol=2e-3)  # float16 on disk

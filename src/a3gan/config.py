@@ -144,6 +144,12 @@ class LossConfig:
     # near Nyquist) and nothing else: one-sided, so it never asks G for more high-frequency power. 0 = off.
     lambda_spectral: float = 0.0
     spectral_from: float = 0.375
+    # Not in paper (Projected GAN, Sauer et al. 2021; a3gan.nets.projected): weight of G's hinge term against a
+    # second discriminator that reads the frozen dlib ResNet's maps at the residual units proj_taps (needs
+    # train.identity=dlib). It is trained with the hinge loss once per G step (on the last critic step's batch)
+    # and on every D warm-up step. 0 = off.
+    lambda_proj: float = 0.0
+    proj_taps: str = "2,6"
 
 
 @dataclass
@@ -211,6 +217,18 @@ class Config:
             )
         if self.loss.deid_lowpass < 1:
             raise ConfigError(f"loss.deid_lowpass must be >= 1, got {self.loss.deid_lowpass}")
+        if self.loss.lambda_proj < 0:
+            raise ConfigError(f"loss.lambda_proj must be >= 0, got {self.loss.lambda_proj}")
+        if self.loss.lambda_proj > 0 and self.train.identity != "dlib":
+            raise ConfigError(
+                f"loss.lambda_proj reads the dlib ResNet's maps: it needs train.identity=dlib, not {self.train.identity!r}"
+            )
+        from a3gan.nets.projected import parse_taps
+
+        try:
+            parse_taps(self.loss.proj_taps)
+        except ValueError as e:
+            raise ConfigError(f"loss.proj_taps: {e}") from None
         if not 0.0 <= float(self.loss.deid_blur) <= 8.0:
             raise ConfigError(f"loss.deid_blur must be in [0, 8] px, got {self.loss.deid_blur}")
         if self.loss.deid_blur > 0 and self.loss.deid_lowpass > 1:

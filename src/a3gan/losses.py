@@ -165,6 +165,17 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, generator: 
     return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
 
 
+def proj_d(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
+    """Not in paper (``loss.lambda_proj``): hinge loss of the projected discriminator (Projected GAN),
+    E[max(0, 1 - D_p(I))] + E[max(0, 1 + D_p(Î))], means over samples and patch positions."""
+    return F.relu(1.0 - logits_real).mean() + F.relu(1.0 + logits_fake).mean()
+
+
+def proj_g(logits_fake: torch.Tensor) -> torch.Tensor:
+    """Not in paper (``loss.lambda_proj``): G's hinge-GAN term against the projected discriminator, -E[D_p(Î)]."""
+    return -logits_fake.mean()
+
+
 def cls(adv_real: torch.Tensor, adv_fake: torch.Tensor, gp: torch.Tensor, lambda_gp: float = 10.0) -> torch.Tensor:
     """Eq. 14: L_cls = -E[D_cls(I)] + E[D_cls(Î)] + λ GP."""
     return -adv_real.mean() + adv_fake.mean() + lambda_gp * gp
@@ -226,14 +237,17 @@ def g_terms(
     emb_real: torch.Tensor | None, emb_fake: torch.Tensor | None, cfg: LossConfig,
     second: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
     real: torch.Tensor | None = None,
+    proj_logits: torch.Tensor | None = None,
 ) -> dict[str, tuple[float, torch.Tensor]]:
     """The terms of L_G, unweighted, with their weights: ``{name: (λ, L)}`` for "adv", "att2" and, when active,
-    "div", "spectral" and "deid" (see :func:`g_loss` for when each is active)."""
+    "div", "spectral", "proj" and "deid" (see :func:`g_loss` for when each is active)."""
     adv_fake, att_fake = D(fake)
     terms = {
         "adv": (cfg.lambda_adv, adv(adv_fake)),
         "att2": (cfg.lambda_att2, att2(att_fake, a_s, m, cfg.eps, cfg.att2_form)),
     }
+    if proj_logits is not None and cfg.lambda_proj > 0:
+        terms["proj"] = (cfg.lambda_proj, proj_g(proj_logits))
     if second is not None and cfg.lambda_div > 0:
         fake2, z1, z2 = second
         terms["div"] = (cfg.lambda_div, diversity(fake, fake2, z1, z2, cfg.div_tau, cfg.div_pool))
@@ -249,13 +263,15 @@ def g_loss(
     emb_real: torch.Tensor | None, emb_fake: torch.Tensor | None, cfg: LossConfig,
     second: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
     real: torch.Tensor | None = None,
+    proj_logits: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """The generator's objective L_G = λ4 L_adv + λ2 L_att2 + λ3 L_deid (L_deid skipped without embeddings).
 
     ``second`` = (Î2, z1, z2), a second draw for the same x and m, adds ``cfg.lambda_div`` x :func:`diversity`;
-    ``real`` = the batch's real images x adds ``cfg.lambda_spectral`` x :func:`spectral_excess`.
+    ``real`` = the batch's real images x adds ``cfg.lambda_spectral`` x :func:`spectral_excess`;
+    ``proj_logits`` = the projected discriminator's logits of Î adds ``cfg.lambda_proj`` x :func:`proj_g`.
     """
-    terms = g_terms(D, fake, a_s, m, emb_real, emb_fake, cfg, second, real)
+    terms = g_terms(D, fake, a_s, m, emb_real, emb_fake, cfg, second, real, proj_logits)
     loss = sum(w * v for w, v in terms.values())
     logs = {f"g/{name}": v.item() for name, (_, v) in terms.items()}
     if "deid" in terms and cfg.deid_margin is not None:

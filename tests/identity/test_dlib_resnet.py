@@ -73,6 +73,25 @@ def test_frozen_eval_and_differentiable(ident):
     assert x.grad is not None and x.grad.abs().sum() > 0 and torch.isfinite(x.grad).all()
 
 
+def test_feature_maps_are_the_forward_pass_taps(ident):
+    """feature_maps returns the units' outputs of the same forward pass: the last unit's map, pooled and put through
+    fc, is the raw descriptor; shapes and channels follow UNITS; gradients reach the input; bad taps fail."""
+    chip = torch.rand(2, 3, 150, 150) * 255
+    net = ident.net
+    maps = net.feature_maps(chip, (2, 6, 13))
+    assert [tuple(f.shape) for f in maps] == [(2, 32, 35, 35), (2, 64, 17, 17), (2, 256, 2, 2)]
+    assert net.tap_channels((2, 6, 13)) == [32, 64, 256]
+    torch.testing.assert_close(net.fc(maps[-1].mean(dim=(2, 3))), net(chip))
+    x = (torch.rand(2, 3, 64, 64) * 2 - 1).requires_grad_(True)
+    f = ident.feature_maps(x, (2,))
+    assert f[0].shape == (2, 32, 35, 35)
+    f[0].sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    for bad in ((), (6, 2), (2, 2), (14,), (-1,)):
+        with pytest.raises(InputError, match="taps"):
+            net.feature_maps(chip, bad)
+
+
 def test_bad_input_shape(ident):
     with pytest.raises(InputError, match=r"\(B, 3, R, R\)"):
         ident(torch.zeros(3, 64, 64))

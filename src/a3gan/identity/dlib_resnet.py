@@ -147,6 +147,25 @@ class DlibResNet(nn.Module):
             x = unit(x)
         return self.fc(x.mean(dim=(2, 3)))
 
+    def feature_maps(self, chip_255: torch.Tensor, taps: tuple[int, ...]) -> list[torch.Tensor]:
+        """The outputs of the residual units numbered ``taps`` (0-13, input side first), in that order; runs the
+        network only as far as the last tap. E.g. taps (2, 6): the 32-channel 35x35 and 64-channel 17x17 maps."""
+        if not taps or min(taps) < 0 or max(taps) >= len(self.units) or list(taps) != sorted(set(taps)):
+            raise InputError(f"taps must be increasing unit numbers in 0..{len(self.units) - 1}, got {taps}")
+        x = (chip_255 - self.mean) / 256.0
+        x = F.max_pool2d(F.relu(self.stem(x)), 3, 2)
+        out = []
+        for i, unit in enumerate(self.units[: max(taps) + 1]):
+            x = unit(x)
+            if i in taps:
+                out.append(x)
+        return out
+
+    @staticmethod
+    def tap_channels(taps: tuple[int, ...]) -> list[int]:
+        """Channels of the maps :meth:`feature_maps` returns for ``taps``."""
+        return [UNITS[i][0] for i in taps]
+
 
 def _expected_kinds() -> list[str]:
     kinds = ["con", "affine", "relu", "max_pool"]
@@ -294,6 +313,11 @@ class DlibIdentity(IdentityNet):
 
     def embed_chips(self, chips: torch.Tensor) -> torch.Tensor:
         return self.net((chips + 1.0) * 127.5)
+
+    def feature_maps(self, x: torch.Tensor, taps: tuple[int, ...]) -> list[torch.Tensor]:
+        """Intermediate maps of the ResNet (:meth:`DlibResNet.feature_maps`) for crops ``x`` (B, 3, R, R) in
+        [-1, 1], aligned to dlib chips as :meth:`forward` does; differentiable w.r.t. x."""
+        return self.net.feature_maps((self.align(x) + 1.0) * 127.5, taps)
 
     @torch.no_grad()
     def raw_descriptor_from_chip(self, chip_uint8: np.ndarray) -> np.ndarray:

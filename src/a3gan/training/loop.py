@@ -47,6 +47,7 @@ from torch.utils.data import Dataset
 from a3gan import __version__
 from a3gan.config import Config, ConfigError
 from a3gan.errors import DataError, InputError, ModelError
+from a3gan.nets.projected import build_projected, parse_taps
 from a3gan.training import augment
 from a3gan.training import distributed as dist_utils
 from a3gan.training.batches import BatchStream, per_process_batch
@@ -125,11 +126,12 @@ def _read_init_from(path: str, cfg: Config) -> tuple[dict[str, torch.Tensor], Co
     return tensors, init_cfg, grow
 
 
-def _init_from(path: str, cfg: Config, G, D, G_ema, read=None) -> list[str]:
+def _init_from(path: str, cfg: Config, G, D, G_ema, read=None, Dp=None) -> list[str]:
     """Load ``train.init_from`` into a fresh run's networks; returns the names of the modules it set.
 
     G and G_ema both start from the file's EMA generator when it has one (what inference uses), else from its G.
-    D is loaded only when the file holds one (a training checkpoint); a shipped model leaves D fresh.
+    D is loaded only when the file holds one (a training checkpoint); a shipped model leaves D fresh. The same
+    holds for the projected discriminator ``Dp`` (``loss.lambda_proj``), which is never grown.
     A file whose model is this run's at a smaller ``width`` / ``ainet_width`` is grown to this run's widths
     without changing what it computes (:mod:`a3gan.nets.grow`). ``read``: what :func:`_read_init_from` returned.
     """
@@ -139,7 +141,10 @@ def _init_from(path: str, cfg: Config, G, D, G_ema, read=None) -> list[str]:
     tensors, init_cfg, grow = read if read is not None else _read_init_from(path, cfg)
     g_state = module_state(tensors, "G_ema") or module_state(tensors, "G")
     loaded = []
-    for name, mod, sd in (("G", G, g_state), ("G_ema", G_ema, g_state), ("D", D, module_state(tensors, "D"))):
+    mods = [("G", G, g_state), ("G_ema", G_ema, g_state), ("D", D, module_state(tensors, "D"))]
+    if Dp is not None and not grow:
+        mods.append(("Dp", Dp, module_state(tensors, "Dp")))
+    for name, mod, sd in mods:
         if not sd:
             continue
         try:
@@ -212,7 +217,8 @@ def train(
 ) -> TrainResult:
     """Train A3GAN; see the module docstring. ``dataset`` replaces the CelebA folder (tests).
 
-    Returns a :class:`TrainResult` on every process (``state_hash`` = SHA-256 of G, D and G_ema state dicts).
+    Returns a :class:`TrainResult` on every process (``state_hash`` = SHA-256 of G, D, G_ema and, with
+    ``loss.lambda_proj``, Dp state dicts).
     """
     from a3gan import losses
     from a3gan.checkpoint import module_state, read_checkpoint, save_checkpoint
@@ -251,6 +257,7 @@ def train(
         with accelerator.main_process_first():  # the main process decodes the image cache once
             dataset = _build_dataset(cfg, data_dir, main)
     identity, identity_desc = _build_identity(cfg, dev)
+    proj_taps = parse_taps(cfg.loss.proj_taps)
     init_read = _read_init_from(tc.init_from, cfg) if tc.init_from and not resume else None
     accelerator.wait_for_everyone()  # everyone has checked before the main process writes anything
     if main:
@@ -274,19 +281,31 @@ def train(
     dist_utils.broadcast_module(G)
     dist_utils.broadcast_module(D)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    Dp = opt_p = None  # the projected discriminator (loss.lambda_proj; not in paper)
+    if cfg.loss.lambda_proj > 0:
+        try:
+            Dp = build_projected(identity, proj_taps, seed=tc.seed).to(dev).train()
+        except ValueError as e:
+            raise InputError(str(e)) from None
+        dist_utils.broadcast_module(Dp)
     if tc.init_from and not resume:  # every process reads the same file, so replicas start identical
-        _init_from(tc.init_from, cfg, G, D, G_ema, init_read)
+        _init_from(tc.init_from, cfg, G, D, G_ema, init_read, Dp)
     opt_g = torch.optim.Adam(G.parameters(), lr=tc.lr_g, betas=(tc.beta1, tc.beta2))
     opt_d = torch.optim.Adam(D.parameters(), lr=tc.lr_d, betas=(tc.beta1, tc.beta2))
     opt_g, opt_d = accelerator.prepare(opt_g, opt_d)
+    if Dp is not None:
+        opt_p = accelerator.prepare(torch.optim.Adam(Dp.parameters(), lr=tc.lr_d, betas=(tc.beta1, tc.beta2)))
+    nets = {"G": G, "D": D, "G_ema": G_ema, **({"Dp": Dp} if Dp is not None else {})}
 
     step = 0
     ref = run.latest() if resume else None
     seen_at_start = 0  # images seen before this process's first step (carried across resumes)
     if ref is not None:
         tensors, _, ref_meta = read_checkpoint(ref.weights)
-        for name, mod in (("G", G), ("D", D), ("G_ema", G_ema)):
+        for name, mod in nets.items():
             sd = module_state(tensors, name)
+            if name == "Dp" and not sd:  # lambda_proj switched on for a resumed run: Dp starts fresh
+                continue
             try:
                 mod.load_state_dict(sd, strict=True)
             except RuntimeError as e:
@@ -298,6 +317,8 @@ def train(
             raise ModelError(f"{ref.state}: step {state['step']} does not match {ref.weights.name}")
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
+        if opt_p is not None and state.get("opt_p") is not None and module_state(tensors, "Dp"):
+            opt_p.load_state_dict(state["opt_p"])
         if state.get("scaler") is not None and accelerator.scaler is not None:
             accelerator.scaler.load_state_dict(state["scaler"])
         stream.load_state_dict(state["data"])
@@ -331,11 +352,11 @@ def train(
 
     def write_checkpoint(at: int) -> Path:
         rng_all: list[Any] = [capture_rng()]
-        hashes: list[Any] = [dist_utils.state_hash(G, D, G_ema)]
+        hashes: list[Any] = [dist_utils.state_hash(*nets.values())]
         if world > 1:
             rng_all, hashes = [None] * world, [None] * world
             torch.distributed.all_gather_object(rng_all, capture_rng())
-            torch.distributed.all_gather_object(hashes, dist_utils.state_hash(G, D, G_ema))
+            torch.distributed.all_gather_object(hashes, dist_utils.state_hash(*nets.values()))
             if len(set(hashes)) != 1:  # cannot happen unless a process computed something different
                 raise RuntimeError(f"replicas diverged at step {at}: weight hashes {hashes}")
         path = run.weights_path(at)
@@ -348,11 +369,12 @@ def train(
                 "images_seen": seen_at_start + (at - start_step) * (tc.n_critic + 1) * tc.batch_size,
                 "a3gan_version": __version__,
             }
-            save_checkpoint(path, {"G": G, "D": D, "G_ema": G_ema}, cfg, meta)
+            save_checkpoint(path, nets, cfg, meta)
             st = {
                 "step": at,
                 "opt_g": opt_g.state_dict(),
                 "opt_d": opt_d.state_dict(),
+                "opt_p": opt_p.state_dict() if opt_p is not None else None,
                 "scaler": accelerator.scaler.state_dict() if accelerator.scaler is not None else None,
                 "data": stream.state_dict(),
                 "rng": rng_all,
@@ -389,6 +411,24 @@ def train(
         if not torch.isfinite(loss).all():
             raise FloatingPointError(f"{what} became {loss.item()} at step {step}; lower the learning rate")
 
+    def proj_logits(img: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Dp's logits for ``img``, seen through DiffAugment like D when train.diffaug is set."""
+        return Dp(identity.feature_maps(augment.diff_augment(img, policy, gen), proj_taps))
+
+    def dp_step(gen: torch.Generator, x: torch.Tensor, fake: torch.Tensor) -> None:
+        with accelerator.autocast():
+            with torch.no_grad():
+                maps_real = identity.feature_maps(augment.diff_augment(x, policy, gen), proj_taps)
+                maps_fake = identity.feature_maps(augment.diff_augment(fake, policy, gen), proj_taps)
+            lr_real, lr_fake = Dp(maps_real), Dp(maps_fake)
+            loss_p = losses.proj_d(lr_real, lr_fake)
+        check_finite(loss_p, "the projected D loss")
+        opt_p.zero_grad(set_to_none=True)
+        accelerator.backward(loss_p)
+        dist_utils.all_reduce_grads(Dp)
+        opt_p.step()
+        avg.add({"dp/loss": loss_p.item(), "dp/real": lr_real.mean().item(), "dp/fake": lr_fake.mean().item()})
+
     def d_step(phase: int) -> None:
         gen, x, a_s, m, z = draw(phase)
         with torch.no_grad(), accelerator.autocast():
@@ -401,12 +441,14 @@ def train(
         dist_utils.all_reduce_grads(D)
         opt_d.step()
         avg.add(logs_d)
+        if Dp is not None and phase >= tc.n_critic - 1:  # once per G step, and on every warm-up step
+            dp_step(gen, x, fake)
 
     avg = RunningMean()
     last_ckpt: Path | None = ref.weights if ref is not None else None
     if ref is None and tc.total_steps > 0 and tc.d_warmup_steps > 0:
         # D-only warm-up at G step 0 (phases after the iteration's own): G does not move, D learns the current G
-        for group in opt_d.param_groups:
+        for group in opt_d.param_groups + (opt_p.param_groups if opt_p is not None else []):
             group["lr"] = tc.lr_d
         for i in range(tc.d_warmup_steps):
             d_step(tc.n_critic + 1 + i)
@@ -428,7 +470,7 @@ def train(
             lr_d = lr_at(step, tc.lr_d, tc.lr_decay_start, tc.total_steps)
             for group in opt_g.param_groups:
                 group["lr"] = lr_g
-            for group in opt_d.param_groups:
+            for group in opt_d.param_groups + (opt_p.param_groups if opt_p is not None else []):
                 group["lr"] = lr_d
 
             # D steps
@@ -438,6 +480,8 @@ def train(
             # G step
             gen, x, a_s, m, z = draw(tc.n_critic)
             D.requires_grad_(False)
+            if Dp is not None:
+                Dp.requires_grad_(False)
             try:
                 with accelerator.autocast():
                     fake = G(x, m, z)
@@ -448,8 +492,10 @@ def train(
                     emb_real = emb_fake = None
                     if identity is not None:
                         emb_real, emb_fake = losses.deid_embeddings(identity, x, fake, cfg.loss, gen)
+                    p_fake = proj_logits(fake, gen) if Dp is not None else None
                     loss_g, logs_g = losses.g_loss(
-                        seen_by_d(gen), fake, a_s, m, emb_real, emb_fake, cfg.loss, second, real=x
+                        seen_by_d(gen), fake, a_s, m, emb_real, emb_fake, cfg.loss, second, real=x,
+                        proj_logits=p_fake,
                     )
                 check_finite(loss_g, "the G loss")
                 opt_g.zero_grad(set_to_none=True)
@@ -458,6 +504,8 @@ def train(
                 opt_g.step()
             finally:
                 D.requires_grad_(True)
+                if Dp is not None:
+                    Dp.requires_grad_(True)
             dist_utils.average_buffers(G)
             ema_update(G_ema, G, ema_beta_at(step, tc.ema_beta))
             avg.add(logs_g)
@@ -507,5 +555,5 @@ def train(
         seconds=seconds,
         g_steps_per_s=done / seconds if seconds > 0 else 0.0,
         images_per_s=done * (tc.n_critic + 1) * tc.batch_size / seconds if seconds > 0 else 0.0,
-        state_hash=dist_utils.state_hash(G, D, G_ema),
+        state_hash=dist_utils.state_hash(*nets.values()),
     )
