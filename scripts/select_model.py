@@ -22,7 +22,9 @@ does, see ``a3gan.metrics.quality.periodic_artifact_score``), and the faces' mea
 the grid score sees, scores 0.1-0.8, see ``a3gan.metrics.quality.colour_noise_score``). Of the checkpoints that pass
 those guards, the realistic ones are those whose realism score KID-MF (``a3gan.metrics.kid``: kernel distance to
 other real faces in the independent recognizer's layer statistics; other real faces ~0) is at most
-``--max-kid-ratio`` (default 2) times the lowest among them (floored at 0.25, sensor-noise level): the guards
+``--max-kid-ratio`` (default 2) times the lowest among them (floored at 0.25, sensor-noise level; only checkpoints
+not significantly less anonymous than the most anonymous one, by the paired test below at ``--kid-ref-alpha``
+0.05, may set that lowest value: KID-MF falls as identity leaks, tenth session): the guards
 above are blind to faces that have become a soft template with stripes, which KID-MF ranks as a person does.
 Before that bar is set, a checkpoint whose mean verification (below) is above ``--max-verification`` (default
 10%) is dropped as not anonymous: a generator that keeps much of its input's face has the most real-looking
@@ -158,8 +160,13 @@ def rank(
     max_kid_ratio: float | None = 2.0,
     max_verification: float | None = 10.0,
     max_kept_drop: float | None = 3.0,
+    kid_ref_alpha: float | None = 0.05,
 ) -> tuple[list[dict], str | None]:
-    """Rows with eligibility and the score; the winner's name (None when nothing is eligible)."""
+    """Rows with eligibility and the score; the winner's name (None when nothing is eligible).
+
+    ``kid_ref_alpha``: the KID-MF bar is set only by checkpoints that are not significantly less anonymous than the
+    most anonymous one passing the guards (exact McNemar on the same faces, p < alpha and more faces leaked = less
+    anonymous; checkpoints without per-face flags always count). None: every passing checkpoint sets it."""
     rows = []
     for name, s in summaries.items():
         brisque = _mean([s[f"brisque_{m}"] for m in METHODS])
@@ -215,7 +222,20 @@ def rank(
     # realism and attribute control relative to the best checkpoint that passes the guards above (the verification
     # guard among them: a model that keeps much of its input's face is realistic for the wrong reason)
     passing = [r for r in rows if r["eligible"]]
-    kids = [r["kid"] for r in passing if r["kid"] is not None]
+    for r in rows:
+        r["kid_ref"] = r["eligible"]
+    flagged = [r for r in passing if r.get("flags")]
+    if kid_ref_alpha is not None and flagged:
+        # KID-MF falls as identity leaks (tenth session: 0.48 at 13.5% MobileFace verification against v9's 1.41
+        # at 1.8%), so a leakier checkpoint must not make a more anonymous one look unrealistic
+        anchor = min(flagged, key=lambda r: r["score"])
+        for r in flagged:
+            if r is anchor or len(r["flags"]) != len(anchor["flags"]):
+                continue
+            only_anchor, only_r, p = paired_test(anchor["flags"], r["flags"])
+            if only_r > only_anchor and p < kid_ref_alpha:
+                r["kid_ref"] = False
+    kids = [r["kid"] for r in passing if r["kid"] is not None and r["kid_ref"]]
     kid_bound = max_kid_ratio * max(min(kids), KID_FLOOR) if max_kid_ratio is not None and kids else None
     keeps = [r["kept"] for r in passing if r["kept"] is not None]
     kept_best = max(keeps) if max_kept_drop is not None and keeps else None
@@ -225,7 +245,12 @@ def rank(
             if r["kid"] is None:
                 why.append("KID-MF not measured")
             elif kid_bound is not None and r["kid"] > kid_bound:
-                why.append(f"KID-MF {r['kid']:.2f} > {max_kid_ratio:g} x best {kid_bound / max_kid_ratio:.2f}")
+                why.append(
+                    f"KID-MF {r['kid']:.2f} > {max_kid_ratio:g} x best {kid_bound / max_kid_ratio:.2f} (among those "
+                    "not significantly less anonymous)"
+                    if any(not x["kid_ref"] for x in passing)
+                    else f"KID-MF {r['kid']:.2f} > {max_kid_ratio:g} x best {kid_bound / max_kid_ratio:.2f}"
+                )
         if kept_best is not None and r["kept"] is not None and r["kept"] < kept_best - max_kept_drop:
             why.append(f"attributes kept {r['kept']:.1f}% < best {kept_best:.1f} - {max_kept_drop:g}")
         if why:
@@ -327,6 +352,11 @@ def main(argv: list[str] | None = None) -> int:
         "not obeyed (0 or less: no guard)",
     )  # fmt: skip
     ap.add_argument(
+        "--kid-ref-alpha", type=float, default=0.05,
+        help="only checkpoints not significantly less anonymous than the most anonymous one (paired test at this "
+        "level) set the KID-MF bar (0 or less: all do)",
+    )  # fmt: skip
+    ap.add_argument(
         "--pair", action="append", default=[], metavar="A,B",
         help="also compare two checkpoints face by face (names as in the table, e.g. run-step_001000); repeatable",
     )  # fmt: skip
@@ -385,6 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         a.max_kid_ratio if a.max_kid_ratio > 0 else None,
         a.max_verification if a.max_verification > 0 else None,
         a.max_kept_drop if a.max_kept_drop > 0 else None,
+        a.kid_ref_alpha if a.kid_ref_alpha > 0 else None,
     )
     text = table(rows, winner) + "\n\nwinner: " + (winner or "none eligible") + "\n"
     paired = paired_lines(rows, winner)

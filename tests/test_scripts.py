@@ -611,3 +611,33 @@ def test_ship_model_with_d_keeps_the_projected_d(tmp_path: Path) -> None:
     assert _init_from(str(out), cfg, Generator(cfg.model), Discriminator(cfg.model), Generator(cfg.model), Dp=fresh)[-1] == "Dp"
     for k, v in Dp.state_dict().items():
         torch.testing.assert_close(fresh.state_dict()[k], v, atol=2e-3, rtol=2e-3)  # float16 on disk
+
+
+def test_kid_bar_is_set_only_by_checkpoints_as_anonymous_as_the_best(sel):
+    """A checkpoint that leaks significantly more faces (paired test) does not set the KID-MF bar: its low KID-MF
+    no longer makes the most anonymous checkpoint 'unrealistic'. Level ones (p >= alpha) still do."""
+    n = 300
+
+    def flagged(leaks: list[int], kid: float) -> dict:
+        f0 = [1 if i in leaks else 0 for i in range(n)]
+        s = _summary(mobile=100 * len(leaks) / (2 * n), dlib=0.0, det=99.0, brisque=14.0, kid=kid)
+        s["flags_mobileface_a3gan-0"], s["flags_mobileface_a3gan-5"] = f0, [0] * n
+        return s
+
+    sums = {
+        "anon": flagged([0, 1, 2], kid=1.4),  # 3 of 600 pairs, the most anonymous
+        "leaky": flagged(list(range(3, 23)), kid=0.5),  # 20 others leak: 3 / 20, p < 0.001
+    }
+    rows, winner = sel.rank(sums, 10.0, 0.9)
+    by = {r["name"]: r for r in rows}
+    assert winner == "anon" and by["anon"]["eligible"] and not by["leaky"]["kid_ref"]
+    # the old rule (every passing checkpoint sets the bar): 1.4 > 2 x 0.5 drops the anonymous one
+    rows, winner = sel.rank(sums, 10.0, 0.9, kid_ref_alpha=None)
+    by = {r["name"]: r for r in rows}
+    assert winner == "leaky" and by["anon"]["why"] == "KID-MF 1.40 > 2 x best 0.50"
+    # level in anonymity (4 vs 3 faces, p 1.0): it sets the bar as before
+    sums["level"] = flagged([0, 1, 5, 6], kid=0.6)
+    rows, winner = sel.rank(sums, 10.0, 0.9)
+    by = {r["name"]: r for r in rows}
+    assert by["level"]["kid_ref"] and winner == "level"
+    assert by["anon"]["why"] == "KID-MF 1.40 > 2 x best 0.60 (among those not significantly less anonymous)"
