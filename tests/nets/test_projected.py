@@ -20,6 +20,9 @@ def test_shapes_and_logits_per_position():
 def test_ccm_is_fixed_seeded_and_not_trained():
     a, b, c = ProjectedD([32, 64], seed=0), ProjectedD([32, 64], seed=0), ProjectedD([32, 64], seed=1)
     assert torch.equal(a.ccm0, b.ccm0) and not torch.equal(a.ccm0, c.ccm0)
+    torch.rand(7)  # the global RNG moved: the same seed still builds the same Dp, heads included
+    d = ProjectedD([32, 64], seed=0)
+    assert all(torch.equal(v, d.state_dict()[k]) for k, v in a.state_dict().items())
     assert all("ccm" not in name for name, _ in a.named_parameters())
     assert {"ccm0", "ccm1"} <= set(a.state_dict())
     # He init: the projection keeps the input's scale (std of w ~ sqrt(2 / c))

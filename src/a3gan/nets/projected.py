@@ -49,20 +49,22 @@ class ProjectedD(nn.Module):
         super().__init__()
         if not channels or min(channels) < 1 or proj < 1 or hidden < 1:
             raise ValueError(f"bad ProjectedD sizes: channels {channels}, proj {proj}, hidden {hidden}")
-        g = torch.Generator().manual_seed(seed)
         self.channels = tuple(int(c) for c in channels)
-        for i, c in enumerate(self.channels):
-            # CCM: He-initialised random 1x1 conv, fixed (a buffer, not a parameter)
-            w = torch.randn(proj, c, 1, 1, generator=g) * (2.0 / c) ** 0.5
-            self.register_buffer(f"ccm{i}", w)
-        self.heads = nn.ModuleList(
-            nn.Sequential(
-                spectral_norm(nn.Conv2d(proj, hidden, 4, 2, 1)),
-                nn.LeakyReLU(0.2),
-                spectral_norm(nn.Conv2d(hidden, 1, 3, 1, 1)),
+        # every initial value (CCM, heads, spectral norm's power-iteration vectors) is a function of ``seed`` alone,
+        # not of the global RNG's state: the same run builds the same Dp wherever in the process it is constructed
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            for i, c in enumerate(self.channels):
+                # CCM: He-initialised random 1x1 conv, fixed (a buffer, not a parameter)
+                self.register_buffer(f"ccm{i}", torch.randn(proj, c, 1, 1) * (2.0 / c) ** 0.5)
+            self.heads = nn.ModuleList(
+                nn.Sequential(
+                    spectral_norm(nn.Conv2d(proj, hidden, 4, 2, 1)),
+                    nn.LeakyReLU(0.2),
+                    spectral_norm(nn.Conv2d(hidden, 1, 3, 1, 1)),
+                )
+                for _ in self.channels
             )
-            for _ in self.channels
-        )
 
     def forward(self, maps: list[torch.Tensor]) -> torch.Tensor:
         if len(maps) != len(self.channels):

@@ -258,6 +258,12 @@ def train(
             dataset = _build_dataset(cfg, data_dir, main)
     identity, identity_desc = _build_identity(cfg, dev)
     proj_taps = parse_taps(cfg.loss.proj_taps)
+    Dp = opt_p = None  # the projected discriminator (loss.lambda_proj; not in paper), checked before anything is written
+    if cfg.loss.lambda_proj > 0:
+        try:
+            Dp = build_projected(identity, proj_taps, seed=tc.seed)  # its own seeded draws: G and D init unchanged
+        except ValueError as e:
+            raise InputError(str(e)) from None
     init_read = _read_init_from(tc.init_from, cfg) if tc.init_from and not resume else None
     accelerator.wait_for_everyone()  # everyone has checked before the main process writes anything
     if main:
@@ -281,12 +287,8 @@ def train(
     dist_utils.broadcast_module(G)
     dist_utils.broadcast_module(D)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
-    Dp = opt_p = None  # the projected discriminator (loss.lambda_proj; not in paper)
-    if cfg.loss.lambda_proj > 0:
-        try:
-            Dp = build_projected(identity, proj_taps, seed=tc.seed).to(dev).train()
-        except ValueError as e:
-            raise InputError(str(e)) from None
+    if Dp is not None:
+        Dp = Dp.to(dev).train()
         dist_utils.broadcast_module(Dp)
     if tc.init_from and not resume:  # every process reads the same file, so replicas start identical
         _init_from(tc.init_from, cfg, G, D, G_ema, init_read, Dp)
@@ -411,15 +413,14 @@ def train(
         if not torch.isfinite(loss).all():
             raise FloatingPointError(f"{what} became {loss.item()} at step {step}; lower the learning rate")
 
-    def proj_logits(img: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """Dp's logits for ``img``, seen through DiffAugment like D when train.diffaug is set."""
-        return Dp(identity.feature_maps(augment.diff_augment(img, policy, gen), proj_taps))
+    def proj_maps(img: torch.Tensor, gen: torch.Generator) -> list[torch.Tensor]:
+        """What Dp reads of ``img``: φ's maps at the taps, seen through DiffAugment like D when train.diffaug is set."""
+        return identity.feature_maps(augment.diff_augment(img, policy, gen), proj_taps)
 
     def dp_step(gen: torch.Generator, x: torch.Tensor, fake: torch.Tensor) -> None:
         with accelerator.autocast():
             with torch.no_grad():
-                maps_real = identity.feature_maps(augment.diff_augment(x, policy, gen), proj_taps)
-                maps_fake = identity.feature_maps(augment.diff_augment(fake, policy, gen), proj_taps)
+                maps_real, maps_fake = proj_maps(x, gen), proj_maps(fake, gen)
             lr_real, lr_fake = Dp(maps_real), Dp(maps_fake)
             loss_p = losses.proj_d(lr_real, lr_fake)
         check_finite(loss_p, "the projected D loss")
@@ -492,7 +493,7 @@ def train(
                     emb_real = emb_fake = None
                     if identity is not None:
                         emb_real, emb_fake = losses.deid_embeddings(identity, x, fake, cfg.loss, gen)
-                    p_fake = proj_logits(fake, gen) if Dp is not None else None
+                    p_fake = Dp(proj_maps(fake, gen)) if Dp is not None else None
                     loss_g, logs_g = losses.g_loss(
                         seen_by_d(gen), fake, a_s, m, emb_real, emb_fake, cfg.loss, second, real=x,
                         proj_logits=p_fake,
