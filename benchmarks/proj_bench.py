@@ -25,6 +25,7 @@ def run(argv: list[str] | None = None) -> str:
     from a3gan.checkpoint import default_model_path
     from a3gan.config import load_config
     from a3gan.errors import InputError
+    from a3gan.nets.projected import proj_taps_for
     from a3gan.training.loop import train
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -58,7 +59,7 @@ def run(argv: list[str] | None = None) -> str:
     tc = cfg0.train
     rows = [
         ["off (paper D only)", f"{t_off:.2f}", "1.00x"],
-        [f"loss.lambda_proj={a.lambda_proj:g} (taps {cfg0.loss.proj_taps})", f"{t_on:.2f}", f"{t_on / t_off:.2f}x"],
+        [f"loss.lambda_proj={a.lambda_proj:g} (net {cfg0.loss.proj_net}, taps {proj_taps_for(cfg0.loss.proj_net, cfg0.loss.proj_taps)})", f"{t_on:.2f}", f"{t_on / t_off:.2f}x"],
     ]
     report = "\n".join(
         [

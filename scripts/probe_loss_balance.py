@@ -37,8 +37,9 @@ def term_gradients(terms: dict, fake: torch.Tensor) -> dict[str, tuple[float, fl
     return out
 
 
-def probe(G, D, identity, cfg, x: torch.Tensor, a_s: torch.Tensor, seed: int = 0, Dp=None) -> dict:
-    """Draw m, f_z (and a second f_z) as the training loop does and return :func:`term_gradients`."""
+def probe(G, D, identity, cfg, x: torch.Tensor, a_s: torch.Tensor, seed: int = 0, Dp=None, proj_net=None) -> dict:
+    """Draw m, f_z (and a second f_z) as the training loop does and return :func:`term_gradients`. ``Dp`` reads
+    ``proj_net``'s maps (:func:`a3gan.nets.projected.projection_net`)."""
     g = torch.Generator().manual_seed(seed)
     n = x.shape[0]
     m = (torch.rand(n, a_s.shape[1], generator=g) < cfg.train.mask_p).float()
@@ -52,10 +53,10 @@ def probe(G, D, identity, cfg, x: torch.Tensor, a_s: torch.Tensor, seed: int = 0
         emb_real, emb_fake = losses.deid_embeddings(identity, x, fake, cfg.loss, g)
     second = None if fake2 is None else (fake2, z1, z2)
     proj = None
-    if Dp is not None and identity is not None:
-        from a3gan.nets.projected import parse_taps
+    if Dp is not None and proj_net is not None:
+        from a3gan.nets.projected import proj_taps_for
 
-        proj = Dp(identity.feature_maps(fake, parse_taps(cfg.loss.proj_taps)))
+        proj = Dp(proj_net.feature_maps(fake, proj_taps_for(cfg.loss.proj_net, cfg.loss.proj_taps)))
     terms = losses.g_terms(D, fake, a_s, m, emb_real, emb_fake, cfg.loss, second, real=x, proj_logits=proj)
     return term_gradients(terms, fake)
 
@@ -97,13 +98,15 @@ def _run(argv: list[str] | None) -> None:
         idx = range(len(ds) - a.n, len(ds))
         x = torch.stack([ds[i][0] for i in idx])
         a_s = torch.stack([ds[i][1] for i in idx])
-        Dp = None
-        if cfg.loss.lambda_proj > 0 and module_state(tensors, "Dp") and identity is not None:
-            from a3gan.nets.projected import build_projected, parse_taps
+        Dp = proj_net = None
+        if cfg.loss.lambda_proj > 0 and module_state(tensors, "Dp") and (identity is not None or cfg.loss.proj_net != "dlib"):
+            from a3gan.nets.projected import build_projected, proj_taps_for, projection_net
 
-            Dp = build_projected(identity, parse_taps(cfg.loss.proj_taps)).eval().requires_grad_(False)
+            proj_net = projection_net(cfg.loss.proj_net, identity)
+            taps = proj_taps_for(cfg.loss.proj_net, cfg.loss.proj_taps)
+            Dp = build_projected(proj_net, taps).eval().requires_grad_(False)
             Dp.load_state_dict(module_state(tensors, "Dp"))
-        r = probe(G.train(), D, identity, cfg, x, a_s, a.seed, Dp)
+        r = probe(G.train(), D, identity, cfg, x, a_s, a.seed, Dp, proj_net)
         adv = r["adv"][2]
         print(f"{path} ({name}, {a.n} images)")
         print(f"  {'term':9s} {'lambda':>7s} {'L':>9s} {'|d(lambda L)/dI|':>17s} {'x adv':>7s}")

@@ -427,6 +427,13 @@ def test_probe_loss_balance_measures_each_active_term():
     assert r2["att2"][2] == pytest.approx(2 * r["att2"][2], rel=1e-5)
     assert r2["adv"][2] == pytest.approx(r["adv"][2], rel=1e-5)
     assert "deid" not in probe(G, D, None, cfg, x, a_s)
+    # the projected D's term is measured through the network it reads (here O-Net: no identity network needed)
+    from a3gan.nets.projected import build_projected, projection_net
+
+    cfg3 = load_config("tiny", ["loss.lambda_spectral=0", "loss.lambda_proj=2", "loss.proj_net=onet"])
+    onet = projection_net("onet", None)
+    r3 = probe(G, D, None, cfg3, x, a_s, Dp=build_projected(onet, (1, 2, 3)), proj_net=onet)
+    assert set(r3) == {"adv", "att2", "proj"} and r3["proj"][0] == 2.0 and r3["proj"][2] > 0
 
 
 def test_select_model_refuses_reports_of_another_sample(sel, tmp_path, capsys):

@@ -145,12 +145,14 @@ class LossConfig:
     lambda_spectral: float = 0.0
     spectral_from: float = 0.375
     # Not in paper (Projected GAN, Sauer et al. 2021; a3gan.nets.projected): weight of G's hinge term against a
-    # second discriminator that reads the frozen dlib ResNet's maps at the residual units proj_taps (needs
-    # train.identity=dlib). It is trained with the hinge loss once per G step (on the last critic step's batch)
-    # and on every D warm-up step. 0 = off.
+    # second discriminator that reads a frozen network's maps at the taps proj_taps. proj_net: "dlib" (the dlib
+    # ResNet of L_deid; needs train.identity=dlib; lets identity through to other recognizers) or "onet" (MTCNN's
+    # O-Net face detector, shipped with the package). proj_taps "" = the net's default (dlib 2,6; onet 1,2,3). Dp
+    # is trained with the hinge loss once per G step (on the last critic step's batch) and on every D warm-up
+    # step. 0 = off.
     lambda_proj: float = 0.0
-    proj_taps: str = "2,6"
-
+    proj_taps: str = ""
+    proj_net: str = "dlib"
 
 @dataclass
 class TrainConfig:
@@ -219,14 +221,17 @@ class Config:
             raise ConfigError(f"loss.deid_lowpass must be >= 1, got {self.loss.deid_lowpass}")
         if self.loss.lambda_proj < 0:
             raise ConfigError(f"loss.lambda_proj must be >= 0, got {self.loss.lambda_proj}")
-        if self.loss.lambda_proj > 0 and self.train.identity != "dlib":
-            raise ConfigError(
-                f"loss.lambda_proj reads the dlib ResNet's maps: it needs train.identity=dlib, not {self.train.identity!r}"
-            )
-        from a3gan.nets.projected import parse_taps
+        from a3gan.nets.projected import PROJ_NETS, proj_taps_for
 
+        if self.loss.proj_net not in PROJ_NETS:
+            raise ConfigError(f"loss.proj_net must be one of {', '.join(PROJ_NETS)}, got {self.loss.proj_net!r}")
+        if self.loss.lambda_proj > 0 and self.loss.proj_net == "dlib" and self.train.identity != "dlib":
+            raise ConfigError(
+                "loss.lambda_proj with loss.proj_net=dlib reads the dlib ResNet's maps: it needs train.identity=dlib, "
+                f"not {self.train.identity!r} (or set loss.proj_net=onet)"
+            )
         try:
-            parse_taps(self.loss.proj_taps)
+            proj_taps_for(self.loss.proj_net, self.loss.proj_taps)
         except ValueError as e:
             raise ConfigError(f"loss.proj_taps: {e}") from None
         if not 0.0 <= float(self.loss.deid_blur) <= 8.0:

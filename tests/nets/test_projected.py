@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from a3gan.nets.projected import ProjectedD, build_projected, parse_taps
+from a3gan.nets.projected import ProjectedD, build_projected, parse_taps, proj_taps_for, projection_net
 
 
 def maps(b: int = 2):
@@ -65,20 +65,64 @@ def test_build_needs_feature_maps_and_valid_taps():
     class NoMaps:
         name = "arcface"
 
-    with pytest.raises(ValueError, match="train.identity=dlib"):
+    with pytest.raises(ValueError, match="arcface network has no feature maps"):
         build_projected(NoMaps(), (2, 6))
 
     class Fake:
-        class net:
-            units = [None] * 14
+        name = "fake"
 
-            @staticmethod
-            def tap_channels(taps):
-                return [32] * len(taps)
+        @staticmethod
+        def tap_count():
+            return 14
+
+        @staticmethod
+        def tap_channels(taps):
+            return [32] * len(taps)
 
         def feature_maps(self, x, taps):  # pragma: no cover - not called
             raise AssertionError
 
     assert build_projected(Fake(), (2, 6)).channels == (32, 32)
-    with pytest.raises(ValueError, match="units 0..13"):
+    with pytest.raises(ValueError, match="fake network has taps 0..13"):
         build_projected(Fake(), (2, 14))
+
+
+def test_proj_taps_for_defaults_and_bad_net():
+    assert proj_taps_for("dlib", "") == (2, 6) and proj_taps_for("onet", " ") == (1, 2, 3)
+    assert proj_taps_for("onet", "0,3") == (0, 3) and proj_taps_for("dlib", "2, 6") == (2, 6)
+    with pytest.raises(ValueError, match="proj_net must be one of dlib, onet"):
+        proj_taps_for("vgg", "")
+    with pytest.raises(ValueError, match="taps"):
+        proj_taps_for("onet", "3,1")
+
+
+def test_projection_net_choice():
+    class NoMaps:
+        name = "arcface"
+
+    with pytest.raises(ValueError, match="proj_net=dlib needs train.identity=dlib"):
+        projection_net("dlib", NoMaps())
+    with pytest.raises(ValueError, match="proj_net must be one of"):
+        projection_net("vgg", None)
+    onet = projection_net("onet", None)  # needs no identity network: O-Net ships with the package
+    assert onet.name == "onet"
+    Dp = build_projected(onet, (1, 2, 3))
+    assert Dp.channels == (64, 64, 128)
+    with pytest.raises(ValueError, match="taps 0..3"):
+        build_projected(onet, (1, 4))
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    # heads: 21 -> 10, 8 -> 4, 3 -> 1 positions per side
+    assert Dp(onet.feature_maps(x, (1, 2, 3))).shape == (2, 10 * 10 + 4 * 4 + 1)
+
+
+def test_tap_counts_match_the_networks():
+    """PROJ_NETS' tap counts (used to check a config before anything is built) are the networks' own."""
+    from a3gan.identity.dlib_resnet import UNITS
+    from a3gan.nets.onet import TAP_CHANNELS
+    from a3gan.nets.projected import PROJ_NETS
+
+    assert PROJ_NETS["dlib"][1] == len(UNITS) and PROJ_NETS["onet"][1] == len(TAP_CHANNELS)
+    with pytest.raises(ValueError, match="onet network has taps 0..3"):
+        proj_taps_for("onet", "2,4")
+    with pytest.raises(ValueError, match="dlib network has taps 0..13"):
+        proj_taps_for("dlib", "2,14")

@@ -319,6 +319,14 @@ class DlibIdentity(IdentityNet):
         [-1, 1], aligned to dlib chips as :meth:`forward` does; differentiable w.r.t. x."""
         return self.net.feature_maps((self.align(x) + 1.0) * 127.5, taps)
 
+    def tap_count(self) -> int:
+        """How many taps :meth:`feature_maps` has (the ResNet's residual units)."""
+        return len(self.net.units)
+
+    def tap_channels(self, taps: tuple[int, ...]) -> list[int]:
+        """Channels of the maps :meth:`feature_maps` returns for ``taps``."""
+        return self.net.tap_channels(taps)
+
     @torch.no_grad()
     def raw_descriptor_from_chip(self, chip_uint8: np.ndarray) -> np.ndarray:
         """dlib's raw (un-normalised) descriptor of a 150x150 uint8 RGB chip, as ``compute_face_descriptor``."""

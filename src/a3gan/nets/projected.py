@@ -6,9 +6,15 @@ similarity with smeared, ghosted features that no real face has (model card, "Li
 at the faces through a pretrained face network's early layers sees those textures as features it already knows,
 and gives G a second realism signal next to Eq. 15.
 
-The maps come from :meth:`a3gan.identity.dlib_resnet.DlibIdentity.feature_maps` (the same frozen dlib ResNet as φ
-in L_deid; default taps: unit 2, 32 x 35 x 35, and unit 6, 64 x 17 x 17, the parts of the network below its
-identity-specific layers). This module holds only what is trained or drawn on top of them:
+The maps come from a frozen network chosen by ``loss.proj_net`` (:func:`projection_net`):
+
+- ``dlib``: :meth:`a3gan.identity.dlib_resnet.DlibIdentity.feature_maps`, the same frozen dlib ResNet as φ in
+  L_deid; default taps: unit 2, 32 x 35 x 35, and unit 6, 64 x 17 x 17, the parts of the network below its
+  identity-specific layers. It lets identity through to other recognizers (docs/eval/selection.md).
+- ``onet``: MTCNN's O-Net (:mod:`a3gan.nets.onet`), a face detector: default taps 1-3, 64 x 21 x 21, 64 x 8 x 8
+  and 128 x 3 x 3.
+
+This module holds only what is trained or drawn on top of them:
 
 - per tap a fixed random 1x1 convolution to ``proj`` channels (cross-channel mixing, CCM in the Projected GAN
   paper; not trained, drawn from ``seed``, kept in the state dict so a checkpoint reproduces it), then
@@ -78,13 +84,47 @@ class ProjectedD(nn.Module):
         return torch.cat(out, 1)
 
 
-def build_projected(identity, taps: tuple[int, ...], seed: int = 0) -> ProjectedD:
-    """A :class:`ProjectedD` for ``identity``'s maps at ``taps``; the identity network must expose
-    ``feature_maps`` (the dlib ResNet does)."""
-    if not hasattr(identity, "feature_maps"):
-        name = getattr(identity, "name", type(identity).__name__)
-        raise ValueError(f"loss.lambda_proj needs train.identity=dlib (the {name} network has no feature maps)")
-    n = len(identity.net.units)
+#: the frozen feature networks ``loss.proj_net`` names: (default taps when ``loss.proj_taps`` is empty, how many
+#: taps the network has: the dlib ResNet's 14 residual units, O-Net's 4 convolution stages)
+PROJ_NETS = {"dlib": (DEFAULT_TAPS, 14), "onet": ((1, 2, 3), 4)}
+
+
+def proj_taps_for(net: str, spec: str | tuple[int, ...] | list[int]) -> tuple[int, ...]:
+    """``loss.proj_taps`` for the network ``net``: the parsed spec, or the net's default taps when it is empty."""
+    if net not in PROJ_NETS:
+        raise ValueError(f"loss.proj_net must be one of {', '.join(PROJ_NETS)}, got {net!r}")
+    default, count = PROJ_NETS[net]
+    if isinstance(spec, str) and not spec.strip():
+        return default
+    taps = parse_taps(spec)
+    if max(taps) >= count:
+        raise ValueError(f"the {net} network has taps 0..{count - 1}, got {spec!r}")
+    return taps
+
+
+def projection_net(net: str, identity, device: torch.device | str = "cpu"):
+    """The frozen network Dp reads: the identity network φ itself (``dlib``, shared with L_deid) or MTCNN's O-Net
+    (``onet``, :mod:`a3gan.nets.onet`, loaded from the package's weights)."""
+    if net == "dlib":
+        if not hasattr(identity, "feature_maps"):
+            name = getattr(identity, "name", type(identity).__name__)
+            raise ValueError(f"loss.proj_net=dlib needs train.identity=dlib (the {name} network has no feature maps)")
+        return identity
+    if net == "onet":
+        from a3gan.nets.onet import ONetFeatures
+
+        return ONetFeatures().to(device)
+    raise ValueError(f"loss.proj_net must be one of {', '.join(PROJ_NETS)}, got {net!r}")
+
+
+def build_projected(backbone, taps: tuple[int, ...], seed: int = 0) -> ProjectedD:
+    """A :class:`ProjectedD` for ``backbone``'s maps at ``taps``; the backbone (:func:`projection_net`) must expose
+    ``feature_maps``, ``tap_count`` and ``tap_channels``."""
+    if not all(hasattr(backbone, a) for a in ("feature_maps", "tap_count", "tap_channels")):
+        name = getattr(backbone, "name", type(backbone).__name__)
+        raise ValueError(f"the {name} network has no feature maps for the projected discriminator")
+    n = backbone.tap_count()
     if max(taps) >= n:
-        raise ValueError(f"loss.proj_taps: the identity network has units 0..{n - 1}, got {taps}")
-    return ProjectedD(identity.net.tap_channels(taps), seed=seed)
+        raise ValueError(f"loss.proj_taps: the {getattr(backbone, 'name', 'feature')} network has taps 0..{n - 1}, "
+                         f"got {taps}")
+    return ProjectedD(backbone.tap_channels(taps), seed=seed)

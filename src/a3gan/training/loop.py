@@ -47,7 +47,7 @@ from torch.utils.data import Dataset
 from a3gan import __version__
 from a3gan.config import Config, ConfigError
 from a3gan.errors import DataError, InputError, ModelError
-from a3gan.nets.projected import build_projected, parse_taps
+from a3gan.nets.projected import build_projected, proj_taps_for, projection_net
 from a3gan.training import augment
 from a3gan.training import distributed as dist_utils
 from a3gan.training.batches import BatchStream, per_process_batch
@@ -257,11 +257,12 @@ def train(
         with accelerator.main_process_first():  # the main process decodes the image cache once
             dataset = _build_dataset(cfg, data_dir, main)
     identity, identity_desc = _build_identity(cfg, dev)
-    proj_taps = parse_taps(cfg.loss.proj_taps)
-    Dp = opt_p = None  # the projected discriminator (loss.lambda_proj; not in paper), checked before anything is written
+    proj_taps = proj_taps_for(cfg.loss.proj_net, cfg.loss.proj_taps)
+    Dp = opt_p = proj_net = None  # the projected D (loss.lambda_proj; not in paper), checked before anything is written
     if cfg.loss.lambda_proj > 0:
         try:
-            Dp = build_projected(identity, proj_taps, seed=tc.seed)  # its own seeded draws: G and D init unchanged
+            proj_net = projection_net(cfg.loss.proj_net, identity, dev)
+            Dp = build_projected(proj_net, proj_taps, seed=tc.seed)  # its own seeded draws: G and D init unchanged
         except ValueError as e:
             raise InputError(str(e)) from None
     init_read = _read_init_from(tc.init_from, cfg) if tc.init_from and not resume else None
@@ -414,8 +415,8 @@ def train(
             raise FloatingPointError(f"{what} became {loss.item()} at step {step}; lower the learning rate")
 
     def proj_maps(img: torch.Tensor, gen: torch.Generator) -> list[torch.Tensor]:
-        """What Dp reads of ``img``: φ's maps at the taps, seen through DiffAugment like D when train.diffaug is set."""
-        return identity.feature_maps(augment.diff_augment(img, policy, gen), proj_taps)
+        """What Dp reads of ``img``: the proj_net's maps at the taps, seen through DiffAugment like D when train.diffaug is set."""
+        return proj_net.feature_maps(augment.diff_augment(img, policy, gen), proj_taps)
 
     def dp_step(gen: torch.Generator, x: torch.Tensor, fake: torch.Tensor) -> None:
         with accelerator.autocast():
