@@ -41,10 +41,14 @@ if [[ -f $C/celeba.tgz ]]; then  # carried packed: 10,000 small files take more 
 fi
 common=(--data "$DATA" --device "$DEVICE" --identity dlib --identity-weights "$C/dlib.safetensors" --no-progress)
 
+# A_SET: extra key=value settings for run A, space-separated; A_WARMUP: D (and Dp) steps before its first G step.
+# The eleventh session's CPU runs suggest (docs/eval/selection.md):
+#   A_SET="loss.lambda_proj=1 loss.proj_net=onet loss.deid_margin=0.76" A_WARMUP=200
+a_set=(); for kv in ${A_SET:-}; do a_set+=(--set "$kv"); done
 # run A: batch, minutes of training, hard limit in seconds (the loop stops itself after the minutes)
 run_a() {
-  timeout -s INT "$3" $PY -m a3gan.cli train --config "$A_CONFIG" --out "$RA" "${common[@]}" \
-    --set train.init_from="$A_INIT" --set train.d_warmup_steps=0 --set train.batch_size="$1" \
+  timeout -s INT "$3" $PY -m a3gan.cli train --config "$A_CONFIG" --out "$RA" "${common[@]}" "${a_set[@]}" \
+    --set train.init_from="$A_INIT" --set train.d_warmup_steps="${A_WARMUP:-0}" --set train.batch_size="$1" \
     --set train.max_minutes="$2" --set train.log_every=50 --set train.sample_every=250 \
     --set train.ckpt_every="$CKPT_A" --set train.keep_ckpts=100 --set train.num_workers="$WORKERS" > /tmp/A.log 2>&1
 }
