@@ -146,13 +146,14 @@ class LossConfig:
     spectral_from: float = 0.375
     # Not in paper (Projected GAN, Sauer et al. 2021; a3gan.nets.projected): weight of G's hinge term against a
     # second discriminator that reads a frozen network's maps at the taps proj_taps. proj_net: "dlib" (the dlib
-    # ResNet of L_deid; needs train.identity=dlib; lets identity through to other recognizers) or "onet" (MTCNN's
-    # O-Net face detector, shipped with the package). proj_taps "" = the net's default (dlib 2,6; onet 1,2,3). Dp
-    # is trained with the hinge loss once per G step (on the last critic step's batch) and on every D warm-up
-    # step. 0 = off.
+    # ResNet of L_deid; needs train.identity=dlib) or "onet" (MTCNN's O-Net face detector, shipped with the
+    # package); with either, identity leaks to other recognizers (docs/eval/selection.md). proj_taps "" = the
+    # net's default (dlib 2,6; onet 1,2,3). Dp is trained with the hinge loss once per G step (on the last critic
+    # step's batch) and on every D warm-up step. 0 = off.
     lambda_proj: float = 0.0
     proj_taps: str = ""
     proj_net: str = "dlib"
+
 
 @dataclass
 class TrainConfig:

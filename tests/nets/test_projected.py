@@ -115,13 +115,9 @@ def test_projection_net_choice():
     assert Dp(onet.feature_maps(x, (1, 2, 3))).shape == (2, 10 * 10 + 4 * 4 + 1)
 
 
-def test_tap_counts_match_the_networks():
-    """PROJ_NETS' tap counts (used to check a config before anything is built) are the networks' own."""
-    from a3gan.identity.dlib_resnet import UNITS
-    from a3gan.nets.onet import TAP_CHANNELS
-    from a3gan.nets.projected import PROJ_NETS
-
-    assert PROJ_NETS["dlib"][1] == len(UNITS) and PROJ_NETS["onet"][1] == len(TAP_CHANNELS)
+def test_tap_ranges_are_checked_per_network():
+    """A config's taps are checked against the chosen network's tap count before anything is built."""
+    assert proj_taps_for("onet", "3") == (3,) and proj_taps_for("dlib", "13") == (13,)
     with pytest.raises(ValueError, match="onet network has taps 0..3"):
         proj_taps_for("onet", "2,4")
     with pytest.raises(ValueError, match="dlib network has taps 0..13"):

@@ -4,9 +4,10 @@ convolutional networks", 2016) as a frozen feature network for the projected dis
 
 Why a face *detector*: the projected D on the dlib ResNet's maps (``proj_net=dlib``) made faces score better on every
 realism number, and also let identity through to the independent recognizer (docs/eval/selection.md, tenth
-session): the dlib maps are trained to tell people apart, so the easiest fake they accept is the input's own face.
-O-Net is trained only to tell faces from non-faces and to place five landmarks. Its maps know what a face looks like
-and carry little about whose face it is.
+session). The guess was that the dlib maps, trained to tell people apart, make the input's own face the easiest fake
+they accept. O-Net is trained only to tell faces from non-faces and to place five landmarks. Its maps know what a
+face looks like and carry little about whose face it is. Measured (eleventh session): the O-Net critic leaks as much
+as the dlib one, so the guess was wrong. Any strong realism critic pulls G toward the input.
 
 Weights: ``a3gan/assets/mtcnn_onet.safetensors``, converted from facenet-pytorch 2.6.0's ``data/onet.pt`` (MIT) by
 ``scripts/convert_mtcnn_onet.py``. Layout and input convention are facenet-pytorch's: RGB, NCHW, 48 x 48,

@@ -31,6 +31,9 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from a3gan.identity import dlib_resnet
+from a3gan.nets import onet
+
 DEFAULT_TAPS = (2, 6)
 
 
@@ -86,7 +89,7 @@ class ProjectedD(nn.Module):
 
 #: the frozen feature networks ``loss.proj_net`` names: (default taps when ``loss.proj_taps`` is empty, how many
 #: taps the network has: the dlib ResNet's 14 residual units, O-Net's 4 convolution stages)
-PROJ_NETS = {"dlib": (DEFAULT_TAPS, 14), "onet": ((1, 2, 3), 4)}
+PROJ_NETS = {"dlib": (DEFAULT_TAPS, len(dlib_resnet.UNITS)), "onet": (onet.DEFAULT_TAPS, len(onet.TAP_CHANNELS))}
 
 
 def proj_taps_for(net: str, spec: str | tuple[int, ...] | list[int]) -> tuple[int, ...]:
@@ -111,9 +114,7 @@ def projection_net(net: str, identity, device: torch.device | str = "cpu"):
             raise ValueError(f"loss.proj_net=dlib needs train.identity=dlib (the {name} network has no feature maps)")
         return identity
     if net == "onet":
-        from a3gan.nets.onet import ONetFeatures
-
-        return ONetFeatures().to(device)
+        return onet.ONetFeatures().to(device)
     raise ValueError(f"loss.proj_net must be one of {', '.join(PROJ_NETS)}, got {net!r}")
 
 
