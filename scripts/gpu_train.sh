@@ -44,6 +44,8 @@ common=(--data "$DATA" --device "$DEVICE" --identity dlib --identity-weights "$C
 # A_SET: extra key=value settings for run A, space-separated; A_WARMUP: D (and Dp) steps before its first G step.
 # The eleventh session's CPU runs suggest (docs/eval/selection.md):
 #   A_SET="loss.lambda_proj=1 loss.proj_net=onet loss.deid_margin=0.76" A_WARMUP=200
+#   with the FaceRes guard (prepare_devcarry.sh carried it): add "train.guard=faceres
+#   train.guard_weights=.devcarry/faceres.safetensors loss.lambda_guard=3" to A_SET
 a_set=(); for kv in ${A_SET:-}; do a_set+=(--set "$kv"); done
 # run A: batch, minutes of training, hard limit in seconds (the loop stops itself after the minutes)
 run_a() {

@@ -32,6 +32,17 @@ def test_config_errors(tmp_path):
         load_config("small", ["loss.div_tau=0"])
     with pytest.raises(ConfigError, match="div_pool"):
         load_config("small", ["loss.div_pool=0"])
+    with pytest.raises(ConfigError, match="train.guard must be one of"):
+        load_config("tiny", ["train.guard=vgg"])
+    with pytest.raises(ConfigError, match="must differ from train.identity"):
+        load_config("small", ["train.guard=dlib"])
+    with pytest.raises(ConfigError, match="guard_weights=PATH.*convert_faceres"):
+        load_config("tiny", ["train.guard=faceres"])
+    with pytest.raises(ConfigError, match="guard_margin"):
+        load_config("tiny", ["loss.guard_margin=1.5"])
+    with pytest.raises(ConfigError, match="lambda_guard"):
+        load_config("tiny", ["loss.lambda_guard=-1"])
+    assert load_config("tiny", ["train.identity=none", "train.guard=dlib"]).train.guard == "dlib"
     with pytest.raises(ConfigError, match="deid_margin"):
         load_config("small", ["loss.deid_margin=1.5"])
     with pytest.raises(ConfigError, match="deid_margin"):

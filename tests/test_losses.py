@@ -106,6 +106,29 @@ def test_g_loss_logs_the_cosine_beside_the_hinge():
     assert total.item() - base.item() == pytest.approx(0.1, rel=1e-4)
 
 
+def test_g_loss_guard_term_hand_values():
+    """The guard is L_deid's hinge in the guard's space: margin 0.38, cos 1 and 0.6 -> (0.62 + 0.22) / 2 = 0.42,
+    weighted by lambda_guard 3; it leaves the dlib term alone, logs its cosine, and is off at lambda_guard 0."""
+    cfg = load_config("tiny", ["loss.lambda_guard=3"]).loss
+    assert cfg.guard_margin == pytest.approx(0.38)
+    D = Discriminator(load_config("tiny").model)
+    fake = torch.rand(2, 3, 32, 32)
+    a_s = m = torch.zeros(2, 10)
+    g_real = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    g_fake = torch.tensor([[1.0, 0.0], [0.6, 0.8]]).requires_grad_(True)
+    base, _ = losses.g_loss(D, fake, a_s, m, None, None, cfg)
+    total, logs = losses.g_loss(D, fake, a_s, m, None, None, cfg, guard=(g_real, g_fake))
+    assert "g/deid" not in logs
+    assert logs["g/guard"] == pytest.approx(0.42, rel=1e-5)
+    assert logs["g/guard_cos"] == pytest.approx(0.8, rel=1e-6)
+    assert total.item() - base.item() == pytest.approx(1.26, rel=1e-4)
+    total.backward()
+    assert g_fake.grad.abs().sum() > 0
+    cfg.lambda_guard = 0.0
+    off = losses.g_terms(D, fake, a_s, m, None, None, cfg, guard=(g_real, g_fake))
+    assert "guard" not in off
+
+
 def test_cls_and_adv_hand_values():
     l = losses.cls(torch.tensor([1.0, 3.0]), torch.tensor([0.0, 2.0]), torch.tensor(0.5), lambda_gp=10.0)
     assert l.item() == pytest.approx(-2 + 1 + 5)

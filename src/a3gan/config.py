@@ -29,6 +29,7 @@ class ConfigError(A3GANError, ValueError):
 SKIPS = ("scu", "stu", "none")  # Table 1 ablations: SCU (paper), STU (STGAN), no SCU (plain skip)
 INJECTS = ("adain", "concat")  # Table 1 ablation: AdaIN (paper) or concatenation ("w/o AdaIN")
 IDENTITY_BACKENDS = ("dlib", "arcface", "none")
+GUARD_BACKENDS = ("none", "faceres", "dlib", "arcface")
 UPSAMPLES = ("deconv", "resize", "bilinear")  # G's x2 upsampling: Table 2's DeConv(4,2), or resize-convolution
 ATT2_FORMS = ("inverse", "target")  # L_att2: Eq. 11 literally, or per-attribute BCE toward the flipped a_m
 
@@ -153,6 +154,13 @@ class LossConfig:
     lambda_proj: float = 0.0
     proj_taps: str = ""
     proj_net: str = "dlib"
+    # Not in paper: an identity guard. A second, independent recognizer (train.guard, e.g. FaceRes) adds
+    # lambda_guard x mean(max(cos_guard(I, Î) - guard_margin, 0)) to L_G, L_deid's hinge in its own embedding space,
+    # so G cannot keep what dlib misses. 0.38 = FaceRes's mean cosine of two different CelebA people (3,000
+    # images): the guard only acts on fakes closer to their source than a random stranger is. Off while
+    # train.guard is "none".
+    lambda_guard: float = 1.0
+    guard_margin: float = 0.38
 
 
 @dataclass
@@ -169,6 +177,10 @@ class TrainConfig:
     mask_p: float = 0.5  # not in paper: each bit of the training mask m is 1 with this probability
     identity: str = "dlib"  # identity network for L_deid: "dlib" | "arcface" | "none"
     identity_weights: str | None = None  # path for arcface
+    # A second identity network for the guard term (loss.lambda_guard): "none" | "faceres" (guard_weights = the
+    # file scripts/convert_faceres.py writes) | "dlib" | "arcface"; it must differ from train.identity.
+    guard: str = "none"
+    guard_weights: str | None = None
     max_minutes: float = 0.0  # stop cleanly (samples + checkpoint) after this much wall time; 0 = no limit
     seed: int = 0
     num_workers: int = 2
@@ -205,6 +217,20 @@ class Config:
         self.model.validate()
         if self.train.identity not in IDENTITY_BACKENDS:
             raise ConfigError(f"train.identity must be one of {IDENTITY_BACKENDS}, got {self.train.identity!r}")
+        if self.train.guard not in GUARD_BACKENDS:
+            raise ConfigError(f"train.guard must be one of {GUARD_BACKENDS}, got {self.train.guard!r}")
+        if self.train.guard != "none" and self.train.guard == self.train.identity:
+            raise ConfigError(f"train.guard must differ from train.identity (both {self.train.guard!r})")
+        if self.train.guard in ("faceres", "arcface") and not self.train.guard_weights:
+            raise ConfigError(
+                f"train.guard={self.train.guard} needs train.guard_weights=PATH"
+                + (" (scripts/convert_faceres.py writes it)" if self.train.guard == "faceres" else "")
+            )
+        if self.loss.lambda_guard < 0 or not -1.0 <= float(self.loss.guard_margin) <= 1.0:
+            raise ConfigError(
+                "loss.lambda_guard must be >= 0 and loss.guard_margin in [-1, 1], got "
+                f"{self.loss.lambda_guard} and {self.loss.guard_margin}"
+            )
         if self.loss.att2_form not in ATT2_FORMS:
             raise ConfigError(f"loss.att2_form must be one of {ATT2_FORMS}, got {self.loss.att2_form!r}")
         if self.loss.lambda_div < 0 or self.loss.div_tau <= 0 or self.loss.div_pool < 1:

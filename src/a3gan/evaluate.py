@@ -349,7 +349,8 @@ class Recognizer:
 
 def build_recognizers(specs: Sequence[Any] | None, device: str = "cpu") -> tuple[list[Recognizer], list[str]]:
     """Recognizers from specs: ``"dlib"``, ``"mobileface"`` (the shared ONNX model), a path (``.onnx``: an ONNX
-    recognizer with mobileface's input convention; ``.pth``/``.pt``/``.safetensors``: ArcFace), or an object
+    recognizer with mobileface's input convention; a FaceRes ``.safetensors`` from scripts/convert_faceres.py;
+    other ``.pth``/``.pt``/``.safetensors``: ArcFace), or an object
     with ``__call__``, ``threshold_cos`` (and optionally ``name``, ``describe()``). None: dlib + mobileface (when
     its file is present). Returns (recognizers, notes)."""
     from a3gan.identity import build_identity, default_mobileface_path
@@ -379,7 +380,11 @@ def build_recognizers(specs: Sequence[Any] | None, device: str = "cpu") -> tuple
                 p = Path(spec)
                 if not p.is_file():
                     raise ModelError(f"recognizer {spec!r}: no such file (or use 'dlib' / 'mobileface')")
-                kind = "mobileface" if p.suffix.lower() == ".onnx" else "arcface"
+                from a3gan.identity.faceres import is_faceres_file
+
+                kind = (
+                    "mobileface" if p.suffix.lower() == ".onnx" else "faceres" if is_faceres_file(p) else "arcface"
+                )
                 net = build_identity(kind, weights=p, device=device)
         except A3GANError:
             raise

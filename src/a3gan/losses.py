@@ -238,9 +238,10 @@ def g_terms(
     second: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
     real: torch.Tensor | None = None,
     proj_logits: torch.Tensor | None = None,
+    guard: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> dict[str, tuple[float, torch.Tensor]]:
     """The terms of L_G, unweighted, with their weights: ``{name: (λ, L)}`` for "adv", "att2" and, when active,
-    "div", "spectral", "proj" and "deid" (see :func:`g_loss` for when each is active)."""
+    "div", "spectral", "proj", "deid" and "guard" (see :func:`g_loss` for when each is active)."""
     adv_fake, att_fake = D(fake)
     terms = {
         "adv": (cfg.lambda_adv, adv(adv_fake)),
@@ -255,6 +256,8 @@ def g_terms(
         terms["spectral"] = (cfg.lambda_spectral, spectral_excess(fake, real, cfg.spectral_from))
     if emb_real is not None and emb_fake is not None:
         terms["deid"] = (cfg.lambda_deid, deid(emb_real.detach(), emb_fake, cfg.deid_margin))
+    if guard is not None and cfg.lambda_guard > 0:
+        terms["guard"] = (cfg.lambda_guard, deid(guard[0].detach(), guard[1], cfg.guard_margin))
     return terms
 
 
@@ -264,17 +267,22 @@ def g_loss(
     second: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
     real: torch.Tensor | None = None,
     proj_logits: torch.Tensor | None = None,
+    guard: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """The generator's objective L_G = λ4 L_adv + λ2 L_att2 + λ3 L_deid (L_deid skipped without embeddings).
 
     ``second`` = (Î2, z1, z2), a second draw for the same x and m, adds ``cfg.lambda_div`` x :func:`diversity`;
     ``real`` = the batch's real images x adds ``cfg.lambda_spectral`` x :func:`spectral_excess`;
-    ``proj_logits`` = the projected discriminator's logits of Î adds ``cfg.lambda_proj`` x :func:`proj_g`.
+    ``proj_logits`` = the projected discriminator's logits of Î adds ``cfg.lambda_proj`` x :func:`proj_g`;
+    ``guard`` = (φ_g(I), φ_g(Î)) of the guard recognizer adds ``cfg.lambda_guard`` x :func:`deid` with
+    ``cfg.guard_margin``.
     """
-    terms = g_terms(D, fake, a_s, m, emb_real, emb_fake, cfg, second, real, proj_logits)
+    terms = g_terms(D, fake, a_s, m, emb_real, emb_fake, cfg, second, real, proj_logits, guard)
     loss = sum(w * v for w, v in terms.values())
     logs = {f"g/{name}": v.item() for name, (_, v) in terms.items()}
     if "deid" in terms and cfg.deid_margin is not None:
         logs["g/deid_cos"] = F.cosine_similarity(emb_real.detach(), emb_fake.detach(), dim=1).mean().item()
+    if guard is not None:
+        logs["g/guard_cos"] = F.cosine_similarity(guard[0].detach(), guard[1].detach(), dim=1).mean().item()
     logs["g/loss"] = loss.item()
     return loss, logs

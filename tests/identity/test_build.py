@@ -12,14 +12,14 @@ def test_none_raises_clear_error():
 
 
 def test_unknown_name():
-    with pytest.raises(InputError, match="dlib, arcface, mobileface, none"):
+    with pytest.raises(InputError, match="dlib, arcface, faceres, mobileface, none"):
         build_identity("facenet")
 
 
 def test_errors_are_user_errors():
     with pytest.raises(A3GANError):
         build_identity("arcface", weights="/nonexistent/w.pth")
-    assert set(BACKENDS) == {"dlib", "arcface", "mobileface", "none"}
+    assert set(BACKENDS) == {"dlib", "arcface", "faceres", "mobileface", "none"}
 
 
 def test_dlib_by_name_describe(tmp_path, monkeypatch):

@@ -337,6 +337,34 @@ def test_deid_sees_lowpassed_images(tmp_path: Path, synthetic_celeba: Path, monk
     assert detail > 0.1 if setting.endswith("lowpass=1") else detail < 0.05
 
 
+def test_guard_recognizer_adds_its_term_and_is_recorded(tmp_path: Path, synthetic_celeba: Path, monkeypatch) -> None:
+    """train.guard: a second identity network's hinge joins L_G (g/guard, g/guard_cos logged), it sees the same
+    images L_deid's φ would, the checkpoint records it, and L_deid's own network is untouched (here: none)."""
+    import a3gan.training.loop as L
+
+    seen: list[torch.Tensor] = []
+    monkeypatch.setattr(L, "_build_guard", lambda cfg, dev: (_RecordingPhi(seen), {"name": "stub-guard"}))
+    cfg = tiny("train.total_steps=2", "train.ckpt_every=2", "train.identity=none", "train.guard=dlib",
+               "loss.guard_margin=-1", "loss.lambda_guard=2")
+    res = train(cfg, synthetic_celeba, tmp_path / "r", progress=False)
+    rows = records(tmp_path / "r")
+    assert len(seen) == 4  # real and fake, two G steps
+    assert all("g/deid" not in r for r in rows)
+    # margin -1: the hinge is cos + 1, so the logged term is the logged cosine plus one
+    assert all(r["g/guard"] == pytest.approx(r["g/guard_cos"] + 1, abs=1e-5) for r in rows if "g/guard" in r)
+    _, _, meta = read_checkpoint(res.last_checkpoint)
+    assert meta["guard"] == {"name": "stub-guard"} and meta["identity"] == {"name": "none"}
+
+
+def test_guard_with_the_real_dlib_network_trains(tmp_path: Path, synthetic_celeba: Path) -> None:
+    res = train(tiny("train.total_steps=1", "train.ckpt_every=1", "train.identity=none", "train.guard=dlib"),
+                synthetic_celeba, tmp_path / "r", progress=False)
+    row = records(tmp_path / "r")[-1]
+    assert math.isfinite(row["g/guard"]) and -1.0 <= row["g/guard_cos"] <= 1.0
+    _, _, meta = read_checkpoint(res.last_checkpoint)
+    assert meta["guard"]["name"] == "dlib" and meta["guard"]["dim"] == 128
+
+
 def test_deid_jitter_moves_what_phi_sees(tmp_path: Path, synthetic_celeba: Path, monkeypatch) -> None:
     """With loss.deid_jitter the real image φ sees is no longer the batch image itself (it was warped), and the
     run trains; with 0 φ gets the batch image unchanged."""

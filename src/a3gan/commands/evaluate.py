@@ -45,7 +45,8 @@ def register(app: typer.Typer) -> None:
         recognizer: list[str] = typer.Option(
             [],
             "--recognizer",
-            help="repeatable: dlib, mobileface, or a weights path (.onnx, ArcFace .pth/.safetensors); "
+            help="repeatable: dlib, mobileface, or a weights path (.onnx, FaceRes or ArcFace .safetensors, "
+            "ArcFace .pth); "
             "default: dlib + the shared mobileface_v2.onnx",
         ),
         detector: list[str] = typer.Option(

@@ -3,6 +3,8 @@ face recognizers for evaluation.
 
 - ``build_identity("dlib")``: dlib's face-recognition ResNet ported to PyTorch (:mod:`.dlib_resnet`), 128-D.
 - ``build_identity("arcface", weights=PATH)``: insightface IResNet or TreB1eN IR-SE (:mod:`.arcface`), 512-D.
+- ``build_identity("faceres", weights=PATH)``: HSE FaceRes (:mod:`.faceres`), 1,024-D, converted from TF.js; the
+  identity guard of training (``train.guard``).
 - ``build_identity("mobileface", weights=PATH)``: an ONNX recognizer for evaluation only (:mod:`.onnx_recognizer`).
 - ``build_identity("none")``: raises: a run without identity loss must not call an identity network.
 
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
     from a3gan.identity.base import IdentityNet
     from a3gan.identity.onnx_recognizer import OnnxRecognizer
 
-BACKENDS = ("dlib", "arcface", "mobileface", "none")
+BACKENDS = ("dlib", "arcface", "faceres", "mobileface", "none")
 
 __all__ = ["BACKENDS", "IdentityNet", "build_identity", "default_mobileface_path"]
 
@@ -40,7 +42,7 @@ def build_identity(
     name: str, weights: str | Path | None = None, device: str = "cpu", **kwargs
 ) -> IdentityNet | OnnxRecognizer:
     """Build a frozen identity network by name: ``"dlib"`` (weights: optional .dat path), ``"arcface"``
-    (weights: required .pth/.safetensors), ``"mobileface"`` (weights: .onnx path, default the shared model),
+    (weights: required .pth/.safetensors), ``"faceres"`` (weights: required converted .safetensors), ``"mobileface"`` (weights: .onnx path, default the shared model),
     ``"none"`` (raises ModelError)."""
     key = str(name).strip().lower()
     if key == "dlib":
@@ -56,6 +58,15 @@ def build_identity(
         from a3gan.identity.arcface import ArcFaceIdentity
 
         return ArcFaceIdentity(weights, device=device, **kwargs)
+    if key == "faceres":
+        if weights is None:
+            raise ModelError(
+                "the faceres identity network needs weights: convert them with scripts/convert_faceres.py and "
+                "pass the path (train.guard_weights=PATH)"
+            )
+        from a3gan.identity.faceres import FaceResIdentity
+
+        return FaceResIdentity(weights, device=device, **kwargs)
     if key in ("mobileface", "onnx"):
         from a3gan.identity.onnx_recognizer import OnnxRecognizer
 

@@ -186,15 +186,24 @@ def _build_dataset(cfg: Config, data_dir: str | Path, main: bool) -> Dataset:
     )
 
 
-def _build_identity(cfg: Config, device: torch.device):
-    name = cfg.train.identity
+def _identity_net(name: str, weights: str | None, device: torch.device):
     if name == "none":
         return None, {"name": "none"}
     from a3gan.identity import build_identity
 
-    net = build_identity(name, cfg.train.identity_weights, device)
+    net = build_identity(name, weights, device)
     desc = net.describe() if hasattr(net, "describe") else {"name": name}
     return net, desc
+
+
+def _build_identity(cfg: Config, device: torch.device):
+    """L_deid's identity network (``train.identity``) and its description, or (None, {"name": "none"})."""
+    return _identity_net(cfg.train.identity, cfg.train.identity_weights, device)
+
+
+def _build_guard(cfg: Config, device: torch.device):
+    """The guard's identity network (``train.guard``, loss.lambda_guard) and its description."""
+    return _identity_net(cfg.train.guard, cfg.train.guard_weights, device)
 
 
 def _out_of_time(t0: float, max_minutes: float, dev: torch.device) -> bool:
@@ -257,6 +266,7 @@ def train(
         with accelerator.main_process_first():  # the main process decodes the image cache once
             dataset = _build_dataset(cfg, data_dir, main)
     identity, identity_desc = _build_identity(cfg, dev)
+    guard, guard_desc = _build_guard(cfg, dev)
     proj_taps = proj_taps_for(cfg.loss.proj_net, cfg.loss.proj_taps)
     Dp = opt_p = proj_net = None  # the projected D (loss.lambda_proj; not in paper), checked before anything is written
     if cfg.loss.lambda_proj > 0:
@@ -367,6 +377,7 @@ def train(
             meta = {
                 "step": at,
                 "identity": identity_desc,
+                "guard": guard_desc,
                 "world_size": world,
                 "replica_hashes": hashes,
                 "images_seen": seen_at_start + (at - start_step) * (tc.n_critic + 1) * tc.batch_size,
@@ -494,10 +505,11 @@ def train(
                     emb_real = emb_fake = None
                     if identity is not None:
                         emb_real, emb_fake = losses.deid_embeddings(identity, x, fake, cfg.loss, gen)
+                    guard_emb = losses.deid_embeddings(guard, x, fake, cfg.loss, gen) if guard is not None else None
                     p_fake = Dp(proj_maps(fake, gen)) if Dp is not None else None
                     loss_g, logs_g = losses.g_loss(
                         seen_by_d(gen), fake, a_s, m, emb_real, emb_fake, cfg.loss, second, real=x,
-                        proj_logits=p_fake,
+                        proj_logits=p_fake, guard=guard_emb,
                     )
                 check_finite(loss_g, "the G loss")
                 opt_g.zero_grad(set_to_none=True)
