@@ -42,8 +42,8 @@ def build_identity(
     name: str, weights: str | Path | None = None, device: str = "cpu", **kwargs
 ) -> IdentityNet | OnnxRecognizer:
     """Build a frozen identity network by name: ``"dlib"`` (weights: optional .dat path), ``"arcface"``
-    (weights: required .pth/.safetensors), ``"faceres"`` (weights: required converted .safetensors), ``"mobileface"`` (weights: .onnx path, default the shared model),
-    ``"none"`` (raises ModelError)."""
+    (weights: required .pth/.safetensors), ``"faceres"`` (weights: required converted .safetensors),
+    ``"mobileface"`` (weights: .onnx path, default the shared model), ``"none"`` (raises ModelError)."""
     key = str(name).strip().lower()
     if key == "dlib":
         from a3gan.identity.dlib_resnet import DlibIdentity

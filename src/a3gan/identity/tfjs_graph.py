@@ -258,7 +258,10 @@ class TfjsGraph(nn.Module):
             t = torch.from_numpy(np.ascontiguousarray(t)) if isinstance(t, np.ndarray) else t
             t = t.float() if t.is_floating_point() else t  # float16 as stored -> computed in float32
             self.register_buffer(key, t.clone(), persistent=False)
-        self.const_names = sorted(weights)
+
+    @property
+    def const_names(self) -> list[str]:
+        return list(self._keys)
 
     def const(self, name: str) -> torch.Tensor:
         return getattr(self, self._keys[name])
